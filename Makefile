@@ -1,0 +1,49 @@
+# minio-stack. Every target is .PHONY: bootstrap/, signer/ and tests/ are directories, so a
+# target of the same name would otherwise never run. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+include minio/pin.env
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MINIO_BIN := .cache/bin/minio
+PYTEST_ARGS ?=
+
+.PHONY: help  ## Show this list
+help:
+	@grep -hE '^\.PHONY: [a-z-]+ +## ' $(MAKEFILE_LIST) | sed -E 's/^\.PHONY: ([a-z-]+) +## (.*)/  \1\t\2/' | expand -t 14
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python >= 3.11 is required (found $$($(PYTHON) --version))" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+.PHONY: install  ## Create .venv and install the project with its test extras
+install: $(BIN)/.installed
+
+.PHONY: minio  ## Build MinIO from the pinned Go module version into .cache/bin/minio
+minio:
+	@./minio/build.sh
+
+.PHONY: test  ## Run the whole test suite against a real MinIO built from source
+test: install minio
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: lint  ## Check code style (read-only)
+lint: install
+	$(BIN)/ruff check bootstrap signer tests
+	$(BIN)/ruff format --check bootstrap signer tests
+
+.PHONY: fmt  ## Format the code
+fmt: install
+	$(BIN)/ruff check --fix bootstrap signer tests
+	$(BIN)/ruff format bootstrap signer tests
+
+.PHONY: clean  ## Remove build caches (keeps .data/ and .env)
+clean:
+	rm -rf .pytest_cache .ruff_cache build *.egg-info

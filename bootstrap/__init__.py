@@ -1,0 +1,1 @@
+"""Converge a MinIO deployment to its declared state, and run it as a container entrypoint."""

@@ -1,0 +1,16 @@
+"""The ``minio-stack`` command: a root group that only adds the packages' commands."""
+
+from __future__ import annotations
+
+import click
+
+from bootstrap import cli as bootstrap_cli
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="minio-stack")
+def main() -> None:
+    """minio-stack: a private MinIO with a presigning sidecar, converged and verified."""
+
+
+main.add_command(bootstrap_cli.wait)

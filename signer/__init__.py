@@ -1,0 +1,1 @@
+"""Policy-checked presigned URLs: the backend decides, storage moves the bytes."""
