@@ -54,3 +54,7 @@ def wait(endpoint: str, timeout: float, as_json: bool) -> None:
     else:
         click.echo(f"{endpoint} is ready ({ready.seconds:.1f}s)")
     sys.exit(int(ExitCode.OK))
+
+
+# The root group (bootstrap/main.py) adds every command listed here.
+COMMANDS: list[click.Command] = [wait]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bootstrap import cli as bootstrap_cli
+from signer import cli as signer_cli
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,4 +14,5 @@ def main() -> None:
     """minio-stack: a private MinIO with a presigning sidecar, converged and verified."""
 
 
-main.add_command(bootstrap_cli.wait)
+for _command in (*bootstrap_cli.COMMANDS, *signer_cli.COMMANDS):
+    main.add_command(_command)
