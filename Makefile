@@ -47,3 +47,7 @@ fmt: install
 .PHONY: clean  ## Remove build caches (keeps .data/ and .env)
 clean:
 	rm -rf .pytest_cache .ruff_cache build *.egg-info
+
+.PHONY: bench  ## Benchmarks vs baselines, writes bench/results.json (BENCH_ARGS=--quick for a smoke run)
+bench: install minio
+	$(BIN)/python -m bench $(BENCH_ARGS)

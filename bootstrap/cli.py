@@ -1,12 +1,16 @@
-"""Commands that act on the MinIO deployment: wait (and, as they land, bootstrap, entrypoint)."""
+"""Commands that act on the MinIO deployment: wait, bootstrap, entrypoint."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
 
+from bootstrap import entrypoint as entrypoint_mod
+from bootstrap import settings as settings_mod
+from bootstrap.converge import run as run_bootstrap
 from bootstrap.errors import EXIT_CODES_HELP, ExitCode, StackError
 from bootstrap.health import wait_ready
 
@@ -14,6 +18,18 @@ CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of text."
+)
+
+plan_option = click.option(
+    "--plan", is_flag=True, help="Read and compare only: show what would change, write nothing."
+)
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="YAML file declaring several buckets (buckets: [{bucket: ..., cors_allowed_origins: "
+    "[...], ...}]) instead of MINIO_BUCKET and friends; connection settings stay in the "
+    "environment.",
 )
 
 
@@ -50,11 +66,70 @@ def wait(endpoint: str, timeout: float, as_json: bool) -> None:
     except StackError as exc:
         fail(exc, as_json)
     if as_json:
-        click.echo(json.dumps({"ok": True, "endpoint": endpoint, "seconds": round(ready.seconds, 3)}))
+        click.echo(
+            json.dumps({"ok": True, "endpoint": endpoint, "seconds": round(ready.seconds, 3)})
+        )
     else:
         click.echo(f"{endpoint} is ready ({ready.seconds:.1f}s)")
     sys.exit(int(ExitCode.OK))
 
 
+BOOTSTRAP_EPILOG = (
+    "Configured from the environment: MINIO_ENDPOINT, MINIO_REGION, MINIO_ROOT_USER, "
+    "MINIO_ROOT_PASSWORD, MINIO_BUCKET, CORS_ALLOWED_ORIGINS, CORS_ALLOW_ANY, "
+    "MULTIPART_ABORT_AFTER, SIGNER_ACCESS_KEY, SIGNER_SECRET_KEY (secrets also as *_FILE), "
+    "BOOTSTRAP_TIMEOUT. " + EXIT_CODES_HELP
+)
+
+
+@click.command(context_settings=CONTEXT, epilog=BOOTSTRAP_EPILOG)
+@plan_option
+@json_option
+@config_option
+def bootstrap(plan: bool, as_json: bool, config_file: str | None) -> None:
+    """Converge MinIO to its declared state, then verify it.
+
+    Ensures a private bucket, CORS for your origins, cleanup of stale multipart uploads and a
+    least-privilege signer identity. Each step reports created, changed, unchanged, failed or
+    skipped; a second run reports everything unchanged and writes nothing.
+    """
+    try:
+        settings = settings_mod.load(os.environ, config_file=config_file)
+    except StackError as exc:
+        fail(exc, as_json)
+    report = run_bootstrap(settings, plan=plan)
+    click.echo(json.dumps(report.to_json()) if as_json else str(report))
+    failure = report.first_failure
+    if failure is not None:
+        hint = f" ({failure.hint})" if failure.hint else ""
+        click.echo(f"Error: {failure.label} failed: {failure.detail}{hint}", err=True)
+    sys.exit(int(report.exit_code))
+
+
+@click.command(
+    context_settings={**CONTEXT, "ignore_unknown_options": True, "allow_interspersed_args": False},
+    epilog="BOOTSTRAP_STRICT=false keeps MinIO serving when bootstrap fails. Otherwise the exit "
+    "code is MinIO's own (128+N if signal N killed it), or: " + EXIT_CODES_HELP,
+)
+@config_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def entrypoint(config_file: str | None, command: tuple[str, ...]) -> None:
+    """Start MinIO, bootstrap it, and stay its parent.
+
+    Usage: minio-stack entrypoint -- minio server /data --console-address :9001
+
+    Validates every setting first, starts COMMAND as a child, converges it (as `bootstrap`
+    does) on the --address the child listens on, then forwards SIGTERM/SIGINT and exits with
+    MinIO's code. If bootstrap fails, MinIO is stopped and the exit code is non-zero.
+    """
+    try:
+        endpoint = entrypoint_mod.endpoint_for(entrypoint_mod.address_of(command))
+        settings = settings_mod.load(os.environ, config_file=config_file, default_endpoint=endpoint)
+        code = entrypoint_mod.run(settings, command, os.environ)
+    except StackError as exc:
+        fail(exc)
+    sys.exit(code)
+
+
 # The root group (bootstrap/main.py) adds every command listed here.
-COMMANDS: list[click.Command] = [wait]
+COMMANDS: list[click.Command] = [wait, bootstrap, entrypoint]

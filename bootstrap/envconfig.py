@@ -64,7 +64,10 @@ def format_duration(seconds: float) -> str:
 
 
 def parse_size(text: str | int) -> int:
-    """Parse a byte size: ``5GiB``, ``15MiB``, ``8MB``, ``1048576``. IEC (Ki/Mi/Gi) are powers of 2."""
+    """Parse a byte size: ``5GiB``, ``15MiB``, ``8MB``, ``1048576``.
+
+    IEC units (Ki/Mi/Gi) are powers of 2.
+    """
     if isinstance(text, int) and not isinstance(text, bool):
         if text < 0:
             raise ValueError(f"{text} is negative; sizes are >= 0")

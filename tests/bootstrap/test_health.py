@@ -22,7 +22,9 @@ def test_wait_ready_against_running_server(minio):
 
 
 def test_wait_cli_json_ready(minio):
-    result = CliRunner().invoke(main, ["wait", "--endpoint", minio.endpoint, "--timeout", "10", "--json"])
+    result = CliRunner().invoke(
+        main, ["wait", "--endpoint", minio.endpoint, "--timeout", "10", "--json"]
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["ok"] is True and payload["endpoint"] == minio.endpoint
@@ -33,7 +35,9 @@ def test_wait_for_server_that_starts_late(minio_factory):
     starter = threading.Timer(2.0, server.start, kwargs={"wait": False})
     starter.start()
     try:
-        result = CliRunner().invoke(main, ["wait", "--endpoint", server.endpoint, "--timeout", "60"])
+        result = CliRunner().invoke(
+            main, ["wait", "--endpoint", server.endpoint, "--timeout", "60"]
+        )
     finally:
         starter.join()
     assert result.exit_code == 0, result.output
@@ -81,7 +85,9 @@ def test_wait_reports_http_status_when_not_minio(tmp_path):
     assert "HTTP 503" in result.stderr
 
 
-@pytest.mark.parametrize("args", [["--timeout", "0"], ["--endpoint", "127.0.0.1:9000"], ["--bogus"]])
+@pytest.mark.parametrize(
+    "args", [["--timeout", "0"], ["--endpoint", "127.0.0.1:9000"], ["--bogus"]]
+)
 def test_wait_bad_arguments_exit_2(args):
     result = CliRunner().invoke(main, ["wait", *args])
     assert result.exit_code == 2

@@ -1,0 +1,216 @@
+"""Commands that run the whole stack on this machine: up, down, env-init (`make up`/`make down`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+
+import click
+
+from bootstrap import dockerstack, envfile, localstack
+from bootstrap import stack_settings as stack_mod
+from bootstrap.cli import CONTEXT, fail, json_option
+from bootstrap.errors import EXIT_CODES_HELP, ConfigError, ExitCode, StackError
+from bootstrap.stack_settings import StackSettings
+
+MODES = ("auto", "docker", "native")
+mode_option = click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="auto",
+    show_default=True,
+    help="docker: Docker Compose; native: local processes under honcho; auto: docker when "
+    "`docker info` succeeds.",
+)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    mode: str
+    api_url: str
+    console_url: str
+    signer_url: str
+    bucket: str
+    credentials_file: str
+    data: str
+    log: str | None
+
+    def __str__(self) -> str:
+        lines = [
+            f"  API:          {self.api_url}",
+            f"  Console:      {self.console_url}  (MINIO_ROOT_USER / MINIO_ROOT_PASSWORD)",
+            f"  Signer:       {self.signer_url}  (Bearer token: one of SIGNER_API_TOKENS)",
+            f"  Bucket:       {self.bucket}",
+            f"  Credentials:  {self.credentials_file}",
+            f"  Data:         {self.data}",
+        ]
+        if self.log:
+            lines.append(f"  Logs:         {self.log}")
+        return "\n".join(lines)
+
+
+def _endpoints(stack: StackSettings, config: dict[str, str], mode: str) -> Endpoints:
+    native = mode == "native"
+    paths = localstack.Paths(stack.data_dir)
+    return Endpoints(
+        mode=mode,
+        api_url=stack.api_url,
+        console_url=stack.console_url,
+        signer_url=stack.signer_url,
+        bucket=config.get("MINIO_BUCKET", "(MINIO_BUCKET is not set)"),
+        credentials_file=str(stack.env_file),
+        data=str(paths.minio_data) if native else "the Docker volume minio-stack_minio-data",
+        log=str(paths.log) if native else None,
+    )
+
+
+def _report(endpoints: Endpoints, headline: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"ok": True, "status": headline, **asdict(endpoints)}))
+    else:
+        click.echo(
+            f"minio-stack is {headline} ({endpoints.mode})\n{endpoints}\nStop it with: make down"
+        )
+
+
+def _load(environ: dict[str, str], *, create: bool) -> tuple[StackSettings, dict[str, str]]:
+    env_path = stack_mod.env_file_path(environ)
+    if create:
+        result = envfile.init(env_path, stack_mod.ROOT / ".env.example")
+        if result.created:
+            click.echo(
+                f"created {result.path} (mode 0600) with generated {', '.join(result.generated)}",
+                err=True,
+            )
+    config = envfile.read(env_path) if env_path.exists() else {}
+    return stack_mod.load(environ, config), config
+
+
+def _use_docker(mode: str) -> bool:
+    return mode == "docker" or (mode == "auto" and dockerstack.engine_available())
+
+
+@click.command(context_settings=CONTEXT, epilog=EXIT_CODES_HELP)
+@mode_option
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for every service to answer its health check.",
+)
+@json_option
+def up(mode: str, timeout: float, as_json: bool) -> None:
+    """Start MinIO, the signer and the console proxy, wait until healthy, print the URLs.
+
+    On first run, creates .env from .env.example with generated secrets (never overwrites it).
+    With a Docker engine: `docker compose up --wait`. Without one: the same three services as
+    local processes on 127.0.0.1, run in the background by honcho. Already up: says so, exits 0.
+    """
+    environ = dict(os.environ)
+    try:
+        stack, config = _load(environ, create=True)
+        if _use_docker(mode):
+            headline = "already up" if dockerstack.running(stack, environ) else "up"
+            if headline == "up":
+                dockerstack.up(stack, environ)
+            _report(_endpoints(stack, config, "docker"), headline, as_json)
+            sys.exit(int(ExitCode.OK))
+        paths = localstack.Paths(stack.data_dir)
+        if localstack.running_pid(paths) is not None:
+            _report(_endpoints(stack, config, "native"), "already up", as_json)
+            sys.exit(int(ExitCode.OK))
+        tools = localstack.find_tools(stack)
+        processes = localstack.plan(stack, config, environ, tools)
+        localstack.validate(processes, stack)
+        busy = localstack.busy_ports(stack)
+        if busy:
+            raise ConfigError(busy)
+        pid = localstack.start(processes, stack)
+        click.echo(
+            f"starting minio, signer and console under honcho (pid {pid}); log: {paths.log}",
+            err=True,
+        )
+        try:
+            localstack.wait_healthy(stack, pid, timeout)
+        except StackError:
+            localstack.stop(stack)  # nothing half-started stays behind
+            click.echo(localstack.log_tail(paths), err=True)
+            raise
+    except StackError as exc:
+        fail(exc, as_json)
+    _report(_endpoints(stack, config, "native"), "up", as_json)
+    sys.exit(int(ExitCode.OK))
+
+
+@click.command(context_settings=CONTEXT, epilog=EXIT_CODES_HELP)
+@mode_option
+@json_option
+def down(mode: str, as_json: bool) -> None:
+    """Stop everything `up` started; data (.data/ or the Docker volume) and .env stay."""
+    environ = dict(os.environ)
+    try:
+        stack, _ = _load(environ, create=False)
+        paths = localstack.Paths(stack.data_dir)
+        stopped: list[str] = []
+        killed: list[str] = []
+        if mode != "docker" and (localstack.running_pid(paths) or localstack.child_pids(paths)):
+            killed = localstack.stop(stack)
+            stopped.append("native")
+        elif mode != "native" and _use_docker(mode):
+            dockerstack.down(stack, environ)
+            stopped.append("docker")
+    except StackError as exc:
+        fail(exc, as_json)
+    if as_json:
+        click.echo(json.dumps({"ok": True, "stopped": stopped, "killed": killed}))
+    elif stopped:
+        note = f" (had to kill: {', '.join(killed)})" if killed else ""
+        click.echo(
+            f"minio-stack is down ({stopped[0]}){note}; data kept in {_data(stack, stopped[0])}"
+        )
+    else:
+        click.echo("minio-stack is not running")
+    sys.exit(int(ExitCode.OK))
+
+
+def _data(stack: StackSettings, mode: str) -> str:
+    return (
+        str(localstack.Paths(stack.data_dir).minio_data)
+        if mode == "native"
+        else "the Docker volume"
+    )
+
+
+@click.command("env-init", context_settings=CONTEXT, epilog=EXIT_CODES_HELP)
+@json_option
+def env_init(as_json: bool) -> None:
+    """Create .env from .env.example with generated secrets (mode 0600); never overwrite it."""
+    try:
+        result = envfile.init(stack_mod.env_file_path(os.environ), stack_mod.ROOT / ".env.example")
+    except StackError as exc:
+        fail(exc, as_json)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "path": str(result.path),
+                    "created": result.created,
+                    "generated": list(result.generated),
+                }
+            )
+        )
+    elif result.created:
+        click.echo(
+            f"created {result.path} (mode 0600) with generated {', '.join(result.generated)}"
+        )
+    else:
+        click.echo(f"{result.path} exists; left as it is")
+    sys.exit(int(ExitCode.OK))
+
+
+# The root group (bootstrap/main.py) adds every command listed here.
+COMMANDS: list[click.Command] = [up, down, env_init]

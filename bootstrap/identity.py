@@ -1,0 +1,291 @@
+"""The signer's least-privilege identity: a regular IAM user holding one canned policy per bucket.
+
+A regular user, not a service account of root: service accounts belong to their parent and
+are orphaned when the root credentials change; a user's keys survive root rotation.
+
+MinIO never reveals a user's secret, and adding an existing user overwrites it, so ``read``
+asks the server whether the declared secret works (an authenticated ``accountinfo`` call,
+which any identity may make) and the secret is rewritten only when it really differs.
+Policies attached to the user that it was not declared to hold are detached.
+
+``verify`` acts as the signer: it can put, get and delete an object in its bucket, and a HEAD
+of a missing key answers 404; it cannot list other buckets, read another bucket, or change
+policies. The probe object is removed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from minio.error import MinioAdminException, S3Error
+
+from bootstrap.s3 import PROBE_PREFIX, Clients, error_code
+from bootstrap.settings import Credentials
+from bootstrap.step import Change, Kind, Step, VerifyError
+
+_OTHER_BUCKET = "minio-stack-verify-other"
+
+
+def policy_document(bucket: str) -> dict[str, Any]:
+    """Exactly what a presigning signer needs in one bucket, nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "s3:PutObject",
+                    "s3:GetObject",
+                    "s3:DeleteObject",
+                    "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts",
+                ],
+                "Resource": [f"arn:aws:s3:::{bucket}/*"],
+            },
+            {
+                "Effect": "Allow",
+                # s3:ListBucket makes a HEAD of a missing key answer 404 instead of 403: the
+                # signer's not_found check depends on telling the two apart.
+                "Action": ["s3:ListBucketMultipartUploads", "s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{bucket}"],
+            },
+        ],
+    }
+
+
+def normalise_policy(doc: dict[str, Any] | None) -> frozenset[tuple[Any, ...]] | None:
+    """Statements as a set, ignoring order, Sid and single-vs-list spelling."""
+    if doc is None:
+        return None
+
+    def as_set(value: Any) -> frozenset[str]:
+        return frozenset([value] if isinstance(value, str) else value or [])
+
+    statements = doc.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    return frozenset(
+        (
+            s.get("Effect"),
+            as_set(s.get("Action")),
+            as_set(s.get("NotAction")),
+            as_set(s.get("Resource")),
+            json.dumps(s.get("Condition"), sort_keys=True),
+        )
+        for s in statements
+    )
+
+
+@dataclass(frozen=True)
+class Desired:
+    bucket: str
+    signer: Credentials
+    policy_name: str
+    policies: frozenset[str]  # every policy the user holds: one per bucket it serves
+    buckets: frozenset[str]  # the buckets it serves
+
+    @property
+    def policy(self) -> dict[str, Any]:
+        return policy_document(self.bucket)
+
+
+@dataclass(frozen=True)
+class Current:
+    policy: dict[str, Any] | None = None  # None: the canned policy does not exist
+    user_status: str | None = None  # None: the user does not exist
+    secret_matches: bool | None = None  # None: unknown (no user, or disabled)
+    attached: frozenset[str] = frozenset()
+
+
+def _admin_json(text: str) -> dict[str, Any]:
+    return json.loads(text) if text.strip() else {}
+
+
+def read(clients: Clients, desired: Desired) -> Current:
+    admin = clients.admin
+    try:
+        policy = _admin_json(admin.policy_info(desired.policy_name))
+    except MinioAdminException as exc:
+        if error_code(exc) != "XMinioAdminNoSuchPolicy":
+            raise
+        policy = None
+    try:
+        info = _admin_json(admin.user_info(desired.signer.access_key))
+    except MinioAdminException as exc:
+        if error_code(exc) != "XMinioAdminNoSuchUser":
+            raise
+        return Current(policy)
+    status = info.get("status")
+    attached = frozenset(p for p in (info.get("policyName") or "").split(",") if p)
+    matches = secret_works(clients, desired.signer) if status == "enabled" else None
+    return Current(policy, status, matches, attached)
+
+
+def secret_works(clients: Clients, signer: Credentials) -> bool:
+    """Does the server accept the declared secret? (Its own answer; it never shows the secret.)"""
+    try:
+        clients.admin_as(signer).account_info()
+    except MinioAdminException as exc:
+        if error_code(exc) in ("SignatureDoesNotMatch", "InvalidAccessKeyId"):
+            return False
+        raise
+    return True
+
+
+def diff(current: Current, desired: Desired) -> list[Change]:
+    """Changes carry their admin call in ``payload``: ("policy",), ("user",), ("attach", name)."""
+    user = desired.signer.access_key
+    policy = f"policy {desired.policy_name}"
+    scope = f"object read/write in {desired.bucket}"
+    changes: list[Change] = []
+    if current.policy is None:
+        changes.append(Change(Kind.CREATE, policy, None, scope, ("policy",)))
+    elif normalise_policy(current.policy) != normalise_policy(desired.policy):
+        changes.append(Change(Kind.UPDATE, policy, "other statements", scope, ("policy",)))
+    if current.user_status is None:
+        changes.append(Change(Kind.CREATE, f"user {user}", payload=("user",)))
+    elif current.user_status != "enabled":
+        changes.append(
+            Change(Kind.UPDATE, f"user {user}", current.user_status, "enabled", ("user",))
+        )
+    elif current.secret_matches is False:
+        changes.append(
+            Change(Kind.UPDATE, f"secret of {user}", "differs", "SIGNER_SECRET_KEY", ("user",))
+        )
+    if desired.policy_name not in current.attached:
+        what = f"attachment of {desired.policy_name} to {user}"
+        changes.append(Change(Kind.CREATE, what, payload=("attach", desired.policy_name)))
+    for extra in sorted(current.attached - desired.policies):
+        what = f"attachment of {extra} to {user}"
+        changes.append(Change(Kind.DELETE, what, payload=("detach", extra)))
+    return changes
+
+
+def apply(clients: Clients, desired: Desired, changes: list[Change]) -> list[Change]:
+    admin = clients.admin
+    user = desired.signer.access_key
+    made: list[Change] = []
+    for change in changes:
+        op, *args = change.payload
+        if op == "policy":
+            admin.policy_add(desired.policy_name, policy=desired.policy)
+        elif op == "user":
+            # Creates the user, or re-enables it and sets its secret; attachments stay.
+            admin.user_add(user, desired.signer.secret_key)
+        else:
+            call = admin.attach_policy if op == "attach" else admin.detach_policy
+            try:
+                call(args, user=user)
+            except MinioAdminException as exc:
+                # A concurrent bootstrap attached (or detached) it first.
+                if error_code(exc) == "XMinioAdminPolicyChangeAlreadyApplied":
+                    continue
+                raise
+        made.append(change)
+    return made
+
+
+def verify(clients: Clients, desired: Desired) -> dict[str, Any]:
+    current = read(clients, desired)
+    left = diff(current, desired)
+    if left:
+        raise VerifyError(f"after apply, still to do: {left[0]}")
+    s3 = clients.s3_as(desired.signer)
+    bucket = desired.bucket
+    key = f"{PROBE_PREFIX}identity-probe-{secrets.token_hex(6)}"
+    data = b"minio-stack signer identity probe"
+    try:
+        s3.put_object(bucket, key, io.BytesIO(data), len(data))
+    except S3Error as exc:
+        raise VerifyError(f"the signer cannot put an object in {bucket} ({exc.code})") from None
+    try:
+        resp = s3.get_object(bucket, key)
+        try:
+            if resp.read() != data:
+                raise VerifyError(f"the signer read back other bytes from {bucket}/{key}")
+        finally:
+            resp.close()
+            resp.release_conn()
+        try:
+            s3.stat_object(bucket, f"{PROBE_PREFIX}missing-{secrets.token_hex(6)}")
+            raise VerifyError("a HEAD of a missing key succeeded")
+        except S3Error as exc:
+            if exc.code != "NoSuchKey":
+                raise VerifyError(
+                    f"a HEAD of a missing key answered {exc.code}, not NoSuchKey (404)",
+                    hint="the signer's policy needs s3:ListBucket on the bucket",
+                ) from None
+    finally:
+        s3.remove_object(bucket, key)
+    cannot = _check_cannot(clients, desired)
+    return {
+        **observe(current),
+        "can": ["put", "get", "delete", "head-missing-404"],
+        "cannot": cannot,
+    }
+
+
+def _denied(fn: Any) -> bool:
+    try:
+        fn()
+    except (S3Error, MinioAdminException) as exc:
+        return error_code(exc) == "AccessDenied"
+    return False
+
+
+def _check_cannot(clients: Clients, desired: Desired) -> list[str]:
+    s3 = clients.s3_as(desired.signer)
+    # MinIO answers ListBuckets with the buckets an identity may use, so "cannot list all
+    # buckets" means: the answer is a refusal or shows no bucket beyond its own.
+    try:
+        visible = {b.name for b in s3.list_buckets()}
+    except S3Error as exc:
+        if exc.code != "AccessDenied":
+            raise
+        visible = set()
+    if visible - desired.buckets:
+        raise VerifyError(
+            f"the signer can list buckets it does not serve: {sorted(visible - desired.buckets)}"
+        )
+    others = sorted({b.name for b in clients.s3.list_buckets()} - desired.buckets)
+    other = others[0] if others else _OTHER_BUCKET
+    # AccessDenied (not NoSuchBucket) proves the policy refused before existence was checked.
+    if not _denied(lambda: next(iter(s3.list_objects(other)), None)):
+        raise VerifyError(f"the signer is not refused listing bucket {other}")
+    if not _denied(lambda: s3.get_object(other, "any").close()):
+        raise VerifyError(f"the signer is not refused reading bucket {other}")
+    if not _denied(lambda: s3.delete_bucket_policy(desired.bucket)):
+        raise VerifyError(f"the signer may change the bucket policy of {desired.bucket}")
+    admin = clients.admin_as(desired.signer)
+    if not _denied(lambda: admin.policy_remove("minio-stack-verify-no-such-policy")):
+        raise VerifyError("the signer may change IAM policies")
+    return [
+        "list-other-buckets",
+        "read-other-bucket",
+        "change-bucket-policy",
+        "change-iam-policies",
+    ]
+
+
+def observe(current: Current) -> dict[str, Any]:
+    return {
+        "policy": current.policy is not None,
+        "user": current.user_status or "absent",
+        "secret": {True: "matches", False: "differs", None: "unknown"}[current.secret_matches],
+        "attached": sorted(current.attached),
+    }
+
+
+def step(
+    bucket: str,
+    signer: Credentials,
+    policy_name: str,
+    policies: frozenset[str],
+    buckets: frozenset[str],
+) -> Step[Current, Desired]:
+    desired = Desired(bucket, signer, policy_name, policies, buckets)
+    return Step("identity", bucket, desired, read, diff, apply, verify, observe)

@@ -1,0 +1,97 @@
+"""MinIO's server-wide ``api`` configuration, the home of two bootstrap settings.
+
+On MinIO, CORS (``cors_allow_origin``) and stale multipart upload expiry
+(``stale_uploads_expiry``) are not bucket settings but keys of the ``api`` config subsystem.
+bootstrap writes them through the admin API (``config_set``): the value is stored in MinIO's
+config on its data disk, so it survives restarts, and the ``api`` subsystem is dynamic, so it
+applies at once without a restart.
+
+Two facts shape this module:
+
+* A ``MINIO_API_<KEY>`` variable in the *server's* environment overrides the stored value,
+  and ``config_get`` shows it as a ``# MINIO_API_<KEY>=value`` line. ``read`` returns both, so
+  a step reports the value MinIO really uses and can say when the environment wins.
+* MinIO's ``config_set`` is read-modify-write of the whole config with no lock. Two
+  bootstraps setting *different* keys at the same moment could each undo the other's key. So
+  every write carries all the keys bootstrap manages (``ApiConfig.desired``): concurrent
+  writers then write the same thing and any interleaving ends in the declared state.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SUBSYS = "api"
+CORS_ALLOW_ORIGIN = "cors_allow_origin"
+STALE_UPLOADS_EXPIRY = "stale_uploads_expiry"
+MANAGED = (CORS_ALLOW_ORIGIN, STALE_UPLOADS_EXPIRY)
+
+
+def env_name(key: str) -> str:
+    return f"MINIO_API_{key.upper()}"
+
+
+@dataclass(frozen=True)
+class ApiValue:
+    """One key as MinIO holds it: stored by the admin API, and/or overridden by the env."""
+
+    key: str
+    stored: str | None = None
+    env: str | None = None
+
+    @property
+    def effective(self) -> str | None:
+        return self.env if self.env is not None else self.stored
+
+    def observe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "value": self.effective,
+            "source": "env" if self.env is not None else "config",
+        }
+        if self.env is not None:
+            out["env"] = env_name(self.key)
+        return out
+
+
+def parse(text: str) -> dict[str, ApiValue]:
+    """Parse ``config_get("api")`` output: ``# MINIO_API_X=v`` lines, then ``api k=v ...``."""
+    stored: dict[str, str] = {}
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            name, sep, value = line.lstrip("# ").partition("=")
+            if sep and name.startswith("MINIO_API_"):
+                env[name[len("MINIO_API_") :].lower()] = value
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = line.split()
+        if not words or words[0] != SUBSYS:
+            continue
+        for word in words[1:]:
+            key, sep, value = word.partition("=")
+            if sep:
+                stored[key] = value
+    keys = set(stored) | set(env)
+    return {k: ApiValue(k, stored.get(k), env.get(k)) for k in keys}
+
+
+def read(admin: Any) -> dict[str, ApiValue]:
+    """The managed keys as the server holds them (a key MinIO does not list reads as unset)."""
+    values = parse(admin.config_get(SUBSYS))
+    return {k: values.get(k, ApiValue(k)) for k in MANAGED}
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The managed ``api`` keys' declared values; every write sends all of them."""
+
+    desired: Mapping[str, str]
+
+    def write(self, admin: Any) -> None:
+        admin.config_set(SUBSYS, dict(self.desired))

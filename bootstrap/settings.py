@@ -1,0 +1,423 @@
+"""What bootstrap converges to: one frozen Settings built from the environment (or a YAML file).
+
+Connection settings always come from the environment; the buckets come either from the
+environment (one bucket) or from ``--config FILE`` (several buckets, same fields). Every
+problem is collected and reported at once, each naming its variable (or file field) and how
+to fix it, before anything talks to the server.
+
+Environment (defaults in brackets):
+    MINIO_ENDPOINT [http://127.0.0.1:9000]  MinIO API URL bootstrap talks to
+    MINIO_REGION [us-east-1]                region every request is signed for
+    MINIO_ROOT_USER, MINIO_ROOT_PASSWORD    root credentials (or *_FILE)
+    MINIO_BUCKET                            the bucket to ensure (required without --config)
+    CORS_ALLOWED_ORIGINS []                 comma-separated browser origins, scheme://host[:port]
+    CORS_ALLOW_ANY [false]                  allow every origin (CORS_ALLOWED_ORIGINS=* needs it)
+    MULTIPART_ABORT_AFTER [24h]             how long an incomplete multipart upload may live
+    SIGNER_ACCESS_KEY, SIGNER_SECRET_KEY    the signer's identity (or *_FILE; optional)
+    BOOTSTRAP_TIMEOUT [120s]                how long to wait for MinIO to become ready
+    BOOTSTRAP_STRICT [true]                 entrypoint: stop MinIO when bootstrap fails
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from bootstrap.envconfig import Env, format_duration, parse_duration
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:9000"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_MULTIPART_ABORT_AFTER = 24 * 3600.0
+DEFAULT_TIMEOUT = 120.0
+# Shorter than this would abort uploads that are still in progress; MinIO also scans for
+# stale uploads only every few hours (api stale_uploads_cleanup_interval).
+MIN_MULTIPART_ABORT_AFTER = 60.0
+ANY_ORIGIN = "*"
+
+# The per-bucket variables, and the YAML field that declares each one in --config.
+BUCKET_FIELDS = {
+    "bucket": "MINIO_BUCKET",
+    "cors_allowed_origins": "CORS_ALLOWED_ORIGINS",
+    "cors_allow_any": "CORS_ALLOW_ANY",
+    "multipart_abort_after": "MULTIPART_ABORT_AFTER",
+    "signer_access_key": "SIGNER_ACCESS_KEY",
+    "signer_access_key_file": "SIGNER_ACCESS_KEY_FILE",
+    "signer_secret_key": "SIGNER_SECRET_KEY",
+    "signer_secret_key_file": "SIGNER_SECRET_KEY_FILE",
+}
+
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key: str
+    secret_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """One bucket's declared state."""
+
+    name: str
+    cors_origins: tuple[str, ...]  # normalised and sorted; ("*",) allows any origin
+    multipart_abort_after: float  # seconds
+    signer: Credentials | None
+
+    @property
+    def cors_allow_any(self) -> bool:
+        return self.cors_origins == (ANY_ORIGIN,)
+
+    @property
+    def abort_after_days(self) -> int:
+        """S3 lifecycle counts whole days (DaysAfterInitiation), at least one."""
+        return max(1, math.ceil(self.multipart_abort_after / 86400))
+
+    @property
+    def signer_policy(self) -> str:
+        return f"minio-stack-signer-{self.name}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    endpoint: str
+    region: str
+    root: Credentials
+    buckets: tuple[BucketSpec, ...]
+    timeout: float
+    strict: bool
+
+    @property
+    def secure(self) -> bool:
+        return self.endpoint.startswith("https://")
+
+    @property
+    def host(self) -> str:
+        """host:port, the form minio-py takes."""
+        return urlsplit(self.endpoint).netloc
+
+    @property
+    def multipart_abort_after(self) -> float:
+        """Server-wide on MinIO; load() guarantees every bucket declares the same value."""
+        return self.buckets[0].multipart_abort_after
+
+    def cors_origins(self) -> tuple[str, ...]:
+        """Every bucket's origins together: MinIO's CORS setting is server-wide."""
+        if any(b.cors_allow_any for b in self.buckets):
+            return (ANY_ORIGIN,)
+        return tuple(sorted({o for b in self.buckets for o in b.cors_origins}))
+
+    def signer_policies(self, access_key: str) -> frozenset[str]:
+        """The policies a signer user should hold: one per bucket it is declared for."""
+        return frozenset(
+            b.signer_policy for b in self.buckets if b.signer and b.signer.access_key == access_key
+        )
+
+    def signer_buckets(self, access_key: str) -> frozenset[str]:
+        return frozenset(
+            b.name for b in self.buckets if b.signer and b.signer.access_key == access_key
+        )
+
+
+# --- pure validators (ValueError says what is wrong and how to fix it) ---------------------
+
+
+def check_bucket_name(name: str) -> str:
+    """S3 bucket naming rules (the strict, virtual-host-safe set MinIO and AWS share)."""
+    if not 3 <= len(name) <= 63:
+        raise ValueError(f"{name!r} has {len(name)} characters; bucket names have 3 to 63")
+    if not re.fullmatch(r"[a-z0-9.-]+", name):
+        raise ValueError(f"{name!r} may only contain lowercase letters, digits, dots and hyphens")
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        raise ValueError(f"{name!r} must begin and end with a letter or digit")
+    if ".." in name or ".-" in name or "-." in name:
+        raise ValueError(f"{name!r} must not contain '..', '.-' or '-.'")
+    if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
+        raise ValueError(f"{name!r} looks like an IP address; bucket names must not")
+    if name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
+        raise ValueError(f"{name!r} uses a prefix or suffix S3 reserves (xn--, -s3alias, --ol-s3)")
+    return name
+
+
+def parse_origin(text: str) -> str:
+    """Normalise a browser origin to what browsers send: lowercase, no default port."""
+    raw = text.strip()
+    how = "write origins as scheme://host[:port], e.g. https://app.example.com"
+    parts = urlsplit(raw)
+    if parts.scheme.lower() not in ("http", "https") or "://" not in raw:
+        raise ValueError(f"{raw!r} is not an origin; {how}")
+    if parts.path or parts.query or parts.fragment or raw.endswith(("?", "#")):
+        raise ValueError(f"{raw!r} has a path; browsers send no path in Origin, so {how}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{raw!r} contains credentials; {how}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{raw!r} has an invalid port; {how}") from None
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise ValueError(f"{raw!r} has no host; {how}")
+    if "*" in host:
+        raise ValueError(f"{raw!r}: wildcards are not supported; list each origin, or {how}")
+    try:
+        ip = ipaddress.ip_address(host)
+        host = f"[{ip}]" if ip.version == 6 else str(ip)
+    except ValueError:
+        if not all(_LABEL.match(label) for label in host.rstrip(".").split(".")):
+            raise ValueError(f"{raw!r} has an invalid host name; {how}") from None
+    scheme = parts.scheme.lower()
+    if port is None or (scheme, port) in (("http", 80), ("https", 443)):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def check_access_key(value: str) -> str:
+    """MinIO's rules (internal/auth/credentials.go): >= 3 characters, no '=' or ','."""
+    if len(value) < 3:
+        raise ValueError("must be at least 3 characters")
+    if "=" in value or "," in value:
+        raise ValueError("must not contain '=' or ','")
+    return value
+
+
+def check_secret_key(value: str) -> str:
+    if len(value) < 8:
+        raise ValueError("must be at least 8 characters")
+    return value
+
+
+def check_region(value: str) -> str:
+    """MinIO's own rule for region names (internal/config: validRegionRegex)."""
+    if not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_-]+", value):
+        raise ValueError(f"{value!r} is not a region name; use simple names such as us-east-1")
+    return value
+
+
+def parse_endpoint(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{text!r} is not a URL; use http://host:port or https://host:port")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(
+            f"{text!r} has a path; MinIO is served at the root, use scheme://host:port"
+        )
+    try:
+        parts.port  # noqa: B018 - parsing the port is the validation
+    except ValueError:
+        raise ValueError(f"{text!r} has an invalid port") from None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def parse_multipart_abort_after(seconds: float) -> float:
+    if seconds < MIN_MULTIPART_ABORT_AFTER:
+        raise ValueError(
+            f"{format_duration(seconds)} is too short: uploads still in progress would be "
+            f"aborted; use at least {format_duration(MIN_MULTIPART_ABORT_AFTER)} (e.g. 24h)"
+        )
+    return seconds
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _credential(
+    env: Env, access_var: str, secret_var: str, *, required: bool
+) -> Credentials | None:
+    access = env.str(access_var)
+    secret = env.str(secret_var)
+    if access is None and secret is None:
+        if required:
+            env.problem(access_var, "is required but not set")
+            env.problem(secret_var, "is required but not set")
+        return None
+    ok = True
+    for var, value, check, other in (
+        (access_var, access, check_access_key, secret_var),
+        (secret_var, secret, check_secret_key, access_var),
+    ):
+        if value is None:
+            env.problem(var, f"is not set but {other} is; set both or neither")
+            ok = False
+            continue
+        try:
+            check(value)
+        except ValueError as exc:
+            env.problem(var, str(exc))  # the value itself may be a secret: never echo it
+            ok = False
+    return Credentials(access, secret) if ok and access and secret else None
+
+
+def _bucket(env: Env) -> BucketSpec | None:
+    """Read one bucket's fields from ``env`` (the real environment, or one YAML entry)."""
+    name = env.str("MINIO_BUCKET", required=True)
+    if name is not None:
+        try:
+            check_bucket_name(name)
+        except ValueError as exc:
+            env.problem("MINIO_BUCKET", str(exc))
+            name = None
+    allow_any = env.bool("CORS_ALLOW_ANY", False)
+    origins: list[str] = []
+    for item in env.list("CORS_ALLOWED_ORIGINS"):
+        if item == ANY_ORIGIN:
+            if not allow_any:
+                env.problem(
+                    "CORS_ALLOWED_ORIGINS",
+                    "'*' lets every web site read your storage's answers; list your origins, "
+                    "or set CORS_ALLOW_ANY=true if that is really meant",
+                )
+            continue
+        try:
+            origins.append(parse_origin(item))
+        except ValueError as exc:
+            env.problem("CORS_ALLOWED_ORIGINS", str(exc))
+    if allow_any and origins:
+        env.problem(
+            "CORS_ALLOWED_ORIGINS",
+            "CORS_ALLOW_ANY=true already allows every origin; set CORS_ALLOWED_ORIGINS=* "
+            "or leave it empty, or set CORS_ALLOW_ANY=false to allow only the listed origins",
+        )
+    abort_after = env.parsed(
+        "MULTIPART_ABORT_AFTER",
+        lambda text: parse_multipart_abort_after(parse_duration(text)),
+        DEFAULT_MULTIPART_ABORT_AFTER,
+    )
+    signer = _credential(env, "SIGNER_ACCESS_KEY", "SIGNER_SECRET_KEY", required=False)
+    if name is None:
+        return None
+    cors = (ANY_ORIGIN,) if allow_any else tuple(sorted(set(origins)))
+    return BucketSpec(name, cors, abort_after, signer)
+
+
+def _yaml_buckets(path: Path, problems: list[tuple[str, str]]) -> list[Mapping[str, str]]:
+    """The ``buckets:`` list of a --config file, each entry mapped to the variables' names."""
+    where = str(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        problems.append(("--config", f"cannot read {where}: {exc.strerror}"))
+        return []
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        problems.append(("--config", f"{where} is not valid YAML{at}"))
+        return []
+    if not isinstance(doc, dict) or not isinstance(doc.get("buckets"), list) or not doc["buckets"]:
+        problems.append(
+            (
+                "--config",
+                f"{where} must hold a non-empty 'buckets:' list, "
+                "e.g. buckets: [{bucket: uploads}]",
+            )
+        )
+        return []
+    unknown = set(doc) - {"buckets"}
+    if unknown:
+        problems.append(
+            (f"{where}: {sorted(unknown)[0]}", "unknown top-level field; only 'buckets' is read")
+        )
+    entries: list[Mapping[str, str]] = []
+    for i, entry in enumerate(doc["buckets"]):
+        if not isinstance(entry, dict):
+            problems.append((f"{where}: buckets[{i}]", "must be a mapping of fields"))
+            continue
+        mapped: dict[str, str] = {}
+        for key, value in entry.items():
+            var = BUCKET_FIELDS.get(str(key))
+            if var is None:
+                problems.append(
+                    (
+                        f"{where}: buckets[{i}].{key}",
+                        f"unknown field; known: {', '.join(BUCKET_FIELDS)}",
+                    )
+                )
+                continue
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            mapped[var] = "" if value is None else str(value)
+        entries.append(mapped)
+    return entries
+
+
+def _rename(problems: list[tuple[str, str]], label: str) -> list[tuple[str, str]]:
+    """Name a YAML entry's problems after its fields rather than the variables."""
+    fields = {var: name for name, var in BUCKET_FIELDS.items()}
+    return [(f"{label}.{fields.get(var, var.lower())}", why) for var, why in problems]
+
+
+def load(
+    environ: Mapping[str, str],
+    *,
+    config_file: str | Path | None = None,
+    default_endpoint: str = DEFAULT_ENDPOINT,
+) -> Settings:
+    """Build and validate the settings; raises ConfigError listing every problem."""
+    env = Env(environ)
+    endpoint = env.parsed("MINIO_ENDPOINT", parse_endpoint, default_endpoint)
+    region = env.parsed("MINIO_REGION", check_region, DEFAULT_REGION)
+    root = _credential(env, "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", required=True)
+    timeout = env.duration("BOOTSTRAP_TIMEOUT", DEFAULT_TIMEOUT)
+    if timeout <= 0:
+        env.problem("BOOTSTRAP_TIMEOUT", "must be longer than 0s, e.g. 120s")
+    strict = env.bool("BOOTSTRAP_STRICT", True)
+
+    buckets: list[BucketSpec | None] = []
+    if config_file is None:
+        buckets.append(_bucket(env))
+    else:
+        path = Path(config_file)
+        set_here = [var for var in BUCKET_FIELDS.values() if environ.get(var)]
+        for var in set_here:
+            env.problem(
+                var, f"is set but --config {path} declares the buckets; declare them in one place"
+            )
+        for i, mapped in enumerate(_yaml_buckets(path, env.problems)):
+            entry_env = Env(mapped)
+            buckets.append(_bucket(entry_env))
+            env.problems.extend(_rename(entry_env.problems, f"{path}: buckets[{i}]"))
+
+    declared = [b for b in buckets if b is not None]
+    _check_across(declared, root, env, from_file=config_file is not None)
+    env.raise_if_invalid()
+    assert root is not None  # raise_if_invalid() reported it otherwise
+    return Settings(endpoint, region, root, tuple(declared), timeout, strict)
+
+
+def _check_across(
+    buckets: list[BucketSpec], root: Credentials | None, env: Env, *, from_file: bool
+) -> None:
+    """Rules that span buckets or credentials."""
+    names = [b.name for b in buckets]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        env.problem("--config", f"bucket {name!r} is declared more than once")
+    if len({b.multipart_abort_after for b in buckets}) > 1:
+        env.problem(
+            "MULTIPART_ABORT_AFTER" if not from_file else "--config",
+            "MinIO expires stale uploads server-wide (api stale_uploads_expiry); "
+            "declare the same multipart_abort_after for every bucket",
+        )
+    secrets: dict[str, str] = {}
+    for b in buckets:
+        if b.signer is None:
+            continue
+        if root is not None and b.signer.access_key == root.access_key:
+            env.problem(
+                "SIGNER_ACCESS_KEY",
+                "equals MINIO_ROOT_USER; the signer needs its own identity, "
+                "pick another access key",
+            )
+        previous = secrets.setdefault(b.signer.access_key, b.signer.secret_key)
+        if previous != b.signer.secret_key:
+            env.problem(
+                "SIGNER_SECRET_KEY",
+                f"signer {b.signer.access_key!r} is declared with different secret keys; use one",
+            )

@@ -1,0 +1,192 @@
+"""Abandoned multipart uploads are cleaned up after MULTIPART_ABORT_AFTER.
+
+Browsers that start a multipart upload and go away leave parts that use disk but belong to
+no object. Two mechanisms, picked by the server:
+
+* MinIO ignores the lifecycle action AbortIncompleteMultipartUpload (minio/minio#15681,
+  #19115); it expires stale uploads itself after ``api stale_uploads_expiry`` (default 24h,
+  server-wide; see minio_api.py). The value is written as a Go duration (``24h``, ``90m``):
+  settings.py validated it already, since a value MinIO cannot parse stops it from booting.
+* Other S3 servers get a lifecycle rule ``minio-stack-abort-incomplete-uploads`` with
+  AbortIncompleteMultipartUpload DaysAfterInitiation = ceil(days), merged into the bucket's
+  existing rules: other rules are kept as they are, never clobbered.
+
+``verify`` reads back what the server really holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from minio.commonconfig import ENABLED, Filter
+from minio.error import S3Error
+from minio.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
+
+from bootstrap import minio_api
+from bootstrap.envconfig import format_duration, parse_duration
+from bootstrap.errors import PermanentError
+from bootstrap.minio_api import ApiConfig, ApiValue
+from bootstrap.s3 import Clients, is_code
+from bootstrap.step import Change, Kind, Step, VerifyError
+
+RULE_ID = "minio-stack-abort-incomplete-uploads"
+MINIO_DEFAULT = 24 * 3600.0  # what MinIO uses when stale_uploads_expiry is unset
+
+
+# --- MinIO: the api stale_uploads_expiry setting ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MinioDesired:
+    seconds: float
+    api: ApiConfig  # all managed api keys: every write carries them (minio_api.py says why)
+
+    @property
+    def value(self) -> str:
+        return format_duration(self.seconds)
+
+
+def seconds_of(value: str | None) -> float | None:
+    """A Go duration as MinIO stores it (``24h``, ``1h30m0s``), or None when unreadable."""
+    if not value:
+        return MINIO_DEFAULT
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return None
+
+
+def minio_read(clients: Clients, desired: MinioDesired) -> ApiValue:
+    return minio_api.read(clients.admin)[minio_api.STALE_UPLOADS_EXPIRY]
+
+
+def minio_diff(current: ApiValue, desired: MinioDesired) -> list[Change]:
+    if seconds_of(current.effective) == desired.seconds:
+        return []
+    name = minio_api.env_name(minio_api.STALE_UPLOADS_EXPIRY)
+    if current.env is not None:
+        raise PermanentError(
+            f"{name}={current.env} is set in MinIO's environment and overrides the admin config",
+            hint=f"unset {name} where MinIO runs, or set MULTIPART_ABORT_AFTER={current.env}",
+        )
+    return [Change(Kind.UPDATE, "api stale_uploads_expiry", current.effective, desired.value)]
+
+
+def minio_apply(clients: Clients, desired: MinioDesired, changes: list[Change]) -> list[Change]:
+    if changes:
+        desired.api.write(clients.admin)
+    return changes
+
+
+def minio_verify(clients: Clients, desired: MinioDesired) -> dict[str, Any]:
+    current = minio_read(clients, desired)
+    if seconds_of(current.effective) != desired.seconds:
+        raise VerifyError(
+            f"MinIO reads back stale_uploads_expiry={current.effective}, not {desired.value}"
+        )
+    return minio_observe(current)
+
+
+def minio_observe(current: ApiValue) -> dict[str, Any]:
+    return {**current.observe(), "seconds": seconds_of(current.effective)}
+
+
+def minio_step(seconds: float, api: ApiConfig) -> Step[ApiValue, MinioDesired]:
+    desired = MinioDesired(seconds, api)
+    return Step(
+        "uploads",
+        "server",
+        desired,
+        minio_read,
+        minio_diff,
+        minio_apply,
+        minio_verify,
+        minio_observe,
+    )
+
+
+# --- other S3 servers: a lifecycle rule -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LifecycleDesired:
+    bucket: str
+    days: int
+
+
+def abort_rule(days: int) -> Rule:
+    return Rule(
+        ENABLED,
+        rule_filter=Filter(prefix=""),
+        rule_id=RULE_ID,
+        abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(days),
+    )
+
+
+def _days(rule: Rule) -> int | None:
+    abort = rule.abort_incomplete_multipart_upload
+    return abort.days_after_initiation if abort else None
+
+
+def lifecycle_read(clients: Clients, desired: LifecycleDesired) -> tuple[Rule, ...]:
+    try:
+        config = clients.s3.get_bucket_lifecycle(desired.bucket)
+    except S3Error as exc:
+        if is_code(exc, "NoSuchBucket", "NoSuchLifecycleConfiguration"):
+            return ()
+        raise
+    return tuple(config.rules) if config else ()
+
+
+def _is_ours_and_right(rule: Rule, days: int) -> bool:
+    prefix = rule.rule_filter.prefix if rule.rule_filter else None
+    return rule.status == ENABLED and _days(rule) == days and prefix in ("", None)
+
+
+def lifecycle_diff(current: tuple[Rule, ...], desired: LifecycleDesired) -> list[Change]:
+    ours = next((r for r in current if r.rule_id == RULE_ID), None)
+    if ours is not None and _is_ours_and_right(ours, desired.days):
+        return []
+    merged = [r for r in current if r.rule_id != RULE_ID] + [abort_rule(desired.days)]
+    what = f"lifecycle rule {RULE_ID} of {desired.bucket}"
+    after = f"abort after {desired.days}d"
+    if ours is None:
+        return [Change(Kind.CREATE, what, None, after, merged)]
+    return [Change(Kind.UPDATE, what, f"abort after {_days(ours)}d ({ours.status})", after, merged)]
+
+
+def lifecycle_apply(
+    clients: Clients, desired: LifecycleDesired, changes: list[Change]
+) -> list[Change]:
+    for change in changes:
+        clients.s3.set_bucket_lifecycle(desired.bucket, LifecycleConfig(change.payload))
+    return changes
+
+
+def lifecycle_verify(clients: Clients, desired: LifecycleDesired) -> dict[str, Any]:
+    current = lifecycle_read(clients, desired)
+    if lifecycle_diff(current, desired):
+        raise VerifyError(f"the server reads back no {RULE_ID} rule of {desired.days}d")
+    return lifecycle_observe(current)
+
+
+def lifecycle_observe(current: tuple[Rule, ...]) -> dict[str, Any]:
+    ours = next((r for r in current if r.rule_id == RULE_ID), None)
+    return {
+        "abort_after_days": _days(ours) if ours else None,
+        "other_rules": sum(1 for r in current if r.rule_id != RULE_ID),
+    }
+
+
+def lifecycle_step(bucket: str, days: int) -> Step[tuple[Rule, ...], LifecycleDesired]:
+    return Step(
+        "uploads",
+        bucket,
+        LifecycleDesired(bucket, days),
+        lifecycle_read,
+        lifecycle_diff,
+        lifecycle_apply,
+        lifecycle_verify,
+        lifecycle_observe,
+    )

@@ -1,0 +1,203 @@
+"""Object keys the server chooses, key checks for downloads, and Content-Disposition values.
+
+Upload keys come from the profile's ``key_template``; the client's filename never becomes part
+of a key (it may only reappear in a download's Content-Disposition). Template variables:
+
+- ``{prefix}``  the profile's prefix (``uploads``)
+- ``{yyyy}``, ``{mm}``, ``{dd}``  the UTC date of ``now``
+- ``{uuid}``  a server-generated id; ``{key_base}`` the client's id (ULID/UUID) or the uuid
+- ``{shard}``  ``sha1(key_base)`` first 2 hex digits, spreading keys over 256 prefixes
+- ``{ext}``  the allowlisted extension. Written ``{ext}`` it renders with its dot (``.png``);
+  written ``.{ext}`` the template's own dot is used (``.png`` again). With an empty extension
+  both forms render nothing, so no key ends in a bare dot. So the default
+  ``{prefix}/{yyyy}/{mm}/{uuid}{ext}`` and ``raw/{shard}/{key_base}.{ext}`` both give
+  ``….png``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+import unicodedata
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from signer.core.errors import ErrorCode, SignerError
+
+if TYPE_CHECKING:
+    from signer.core.policy import Profile
+
+MAX_KEY_BYTES = 1024
+TEMPLATE_FIELDS = frozenset({"prefix", "yyyy", "mm", "dd", "uuid", "key_base", "shard", "ext"})
+KEY_BASE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+EXT_PATTERN = re.compile(r"[a-z0-9]{0,16}")
+_MAX_FILENAME = 255
+
+
+def template_fields(template: str) -> list[str]:
+    """The placeholder names of ``template``; ValueError for anything but plain ``{name}``."""
+    names = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"malformed template: {exc}") from None
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS:
+            raise ValueError(
+                f"unknown placeholder {{{name}}}; use {', '.join(sorted(TEMPLATE_FIELDS))}"
+            )
+        if spec or conversion:
+            raise ValueError(f"placeholder {{{name}}} must not have a format spec or conversion")
+        names.append(name)
+    return names
+
+
+def fixed_prefix(template: str, prefix: str) -> str:
+    """The part of every key the template renders before the first per-upload variable."""
+    out = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        out.append(literal)
+        if name is None:
+            continue
+        if name != "prefix":
+            break
+        out.append(prefix)
+    return "".join(out)
+
+
+def key_problem(key: object) -> str | None:
+    """Why ``key`` is not a safe object key, or None."""
+    if not isinstance(key, str) or not key:
+        return "the object key is empty"
+    if key.startswith("/"):
+        return "the object key starts with '/'"
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in key):
+        return "the object key contains a control character"
+    if "\\" in key:
+        return "the object key contains a backslash"
+    segments = key.split("/")
+    if any(segment in (".", "..") for segment in segments):
+        return "the object key has a '.' or '..' path segment"
+    if "" in segments[:-1]:
+        return "the object key has an empty path segment ('//')"
+    if not segments[-1]:
+        return "the object key ends with '/' (that names a folder, not an object)"
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        return f"the object key is longer than {MAX_KEY_BYTES} bytes (UTF-8)"
+    return None
+
+
+def validate_object_key(key: str) -> str:
+    """``key`` if it is a safe object key to presign a download for; else BAD_REQUEST."""
+    problem = key_problem(key)
+    if problem:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            problem,
+            hint="pass the object_key exactly as the upload intent returned it",
+        )
+    return key
+
+
+def _render(template: str, values: dict[str, str]) -> str:
+    ext = values["ext"]
+    # ".{ext}" uses the template's dot; folding it into {ext} lets an empty ext drop the dot too.
+    dotted = f".{ext}" if ext else ""
+    return template.replace(".{ext}", "{ext}").format_map({**values, "ext": dotted})
+
+
+def make_object_key(
+    profile: Profile,
+    *,
+    ext: str,
+    now: datetime,
+    uuid: str,
+    key_base: str | None = None,
+) -> tuple[str, str]:
+    """(object key, key_base) for a new upload, rendered from ``profile.key_template``."""
+    if not isinstance(uuid, str) or not KEY_BASE_PATTERN.fullmatch(uuid):
+        raise ValueError("uuid must be a server-made id matching [A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+    if key_base is None or key_base == "":
+        key_base = uuid
+    elif not isinstance(key_base, str) or not KEY_BASE_PATTERN.fullmatch(key_base):
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            "key_base must be 1-128 characters of A-Z a-z 0-9 _ -, starting with a letter or digit",
+            hint="send an id such as a ULID or UUID, or omit key_base to let the server choose",
+        )
+    normalized_ext = ext.lower().removeprefix(".") if isinstance(ext, str) else ""
+    if not isinstance(ext, str) or not EXT_PATTERN.fullmatch(normalized_ext):
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"extension {ext!r} is not up to 16 lower-case letters and digits",
+            hint="use the extension the profile allows for this content type",
+        )
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime (UTC)")
+    day = now.astimezone(UTC)
+    values = {
+        "prefix": profile.prefix,
+        "yyyy": f"{day.year:04d}",
+        "mm": f"{day.month:02d}",
+        "dd": f"{day.day:02d}",
+        "uuid": uuid,
+        "key_base": key_base,
+        "shard": hashlib.sha1(key_base.encode("utf-8"), usedforsecurity=False).hexdigest()[:2],
+        "ext": normalized_ext,
+    }
+    key = _render(profile.key_template, values)
+    problem = key_problem(key)
+    if problem is None and not key.startswith(fixed_prefix(profile.key_template, profile.prefix)):
+        problem = "the object key left the profile's prefix"
+    if problem:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"cannot make an object key: {problem}",
+            hint=f"check profile {profile.name!r}'s key_template and prefix",
+        )
+    return key, key_base
+
+
+def _sanitize_filename(filename: str) -> str:
+    # Only the last path component: a name must never smuggle a directory to the saver.
+    name = re.split(r"[/\\]", filename)[-1]
+    # Cc: control characters; Cf: invisible formatting such as RTL overrides that disguise
+    # "gpj.exe" as "exe.jpg".
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
+    name = name.strip()
+    if name.strip(".") == "":
+        return ""
+    return name[:_MAX_FILENAME]
+
+
+def _ascii_fallback(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name)
+    chars = []
+    for ch in decomposed:
+        if unicodedata.combining(ch):
+            continue
+        # '"' and '\\' would end or escape the quoted-string; '%' is decoded by some browsers
+        # (RFC 6266 appendix D), so all three become '_' like every non-ASCII character.
+        chars.append(ch if " " <= ch <= "~" and ch not in '"\\%' else "_")
+    return "".join(chars)
+
+
+def content_disposition(disposition: str, filename: str | None) -> str:
+    """An RFC 6266 Content-Disposition: ``attachment; filename="..."; filename*=UTF-8''...``."""
+    kind = disposition.strip().lower() if isinstance(disposition, str) else ""
+    if kind not in ("inline", "attachment"):
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"disposition {disposition!r} is not inline or attachment",
+            hint="use disposition=inline to display in the browser or attachment to download",
+        )
+    name = _sanitize_filename(filename) if isinstance(filename, str) else ""
+    if not name:
+        return kind
+    # RFC 5987 attr-char: ALPHA DIGIT ! # $ & + - . ^ _ ` | ~
+    encoded = quote(name, safe="!#$&+^`|")
+    return f"{kind}; filename=\"{_ascii_fallback(name)}\"; filename*=UTF-8''{encoded}"

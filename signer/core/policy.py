@@ -1,0 +1,489 @@
+"""Upload profiles: which types and sizes a client may upload, for how long URLs live, and how
+large uploads are split into parts.
+
+The policy file is YAML. Sizes take ``5GiB``/``15MiB``/``100MB`` or bytes; durations take
+``15m``/``24h``/``7d`` or seconds. Every field but ``mime_types`` and ``size_max`` is optional
+and defaults to the value shown::
+
+    default_profile: default          # used when a request names no profile
+    profiles:
+      default:
+        mime_types:                   # MIME type -> extension (no dot) the key gets
+          image/png: png
+          image/jpeg: jpg
+        size_max: 5GiB                # larger uploads are refused (size_too_large)
+        multipart_threshold: 15MiB    # multipart=auto switches to multipart at this size
+        part_size: 8MiB               # 5MiB..5GiB; grown when 10,000 parts would not do
+        put_ttl: 15m                  # upload URL lifetime
+        get_ttl: 24h                  # download URL lifetime when the client asks for none
+        ttl_max: 7d                   # ceiling for any requested lifetime (SigV4 max: 7d)
+        key_template: "{prefix}/{yyyy}/{mm}/{uuid}{ext}"
+        prefix: uploads
+        required_headers:             # signed into every upload URL; the client must send them
+          x-amz-server-side-encryption: AES256
+
+Content types: the allowlist is checked against the bare media type, lower-cased, with
+parameters such as ``; charset=utf-8`` ignored. The signed Content-Type header is the client's
+value verbatim (parameters included), because the browser sends exactly what it declared and a
+signed header must match byte for byte.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from bootstrap.envconfig import parse_duration, parse_size
+from signer.core import keys
+from signer.core.errors import ErrorCode, SignerError
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+TiB = 1024 * GiB
+MIN_PART_SIZE = 5 * MiB  # S3: every part but the last
+MAX_PART_SIZE = 5 * GiB
+MAX_PARTS = 10_000
+MAX_SINGLE_PUT = 5 * GiB  # S3 refuses a single PUT above this
+MAX_OBJECT_SIZE = 5 * TiB
+MAX_TTL = 604800  # SigV4 presigned URLs live at most 7 days
+STRATEGY_MODES = ("auto", "force", "off")
+_SAMPLE_DAY = datetime(2000, 12, 31, tzinfo=UTC)
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_TOKEN = r"[!#$%&'*+.^_`|~0-9a-z-]+"  # noqa: S105 - RFC 9110 token, not a secret
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
+_PARAMETER = re.compile(rf'\s*{_TOKEN}=({_TOKEN}|"[^"\\\x00-\x1f\x7f]*")\s*')
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
+# Headers the signer sets itself on every upload; a profile must not override them.
+_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-type",
+        "content-length",
+        "if-none-match",
+        "authorization",
+        "x-amz-date",
+        "x-amz-content-sha256",
+        "x-amz-security-token",
+    }
+)
+
+
+class PolicyError(ValueError):
+    """A policy file or profile value that cannot work; ``field`` is a dotted path."""
+
+    def __init__(self, field: str, reason: str, source: str | None = None) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.source = source
+
+    def within(self, parent: str) -> PolicyError:
+        return PolicyError(f"{parent}.{self.field}", self.reason, self.source)
+
+
+def format_size(size: int) -> str:
+    """``5368709120`` → ``5 GiB``; exact IEC units only, else bytes."""
+    for unit, factor in (("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    mime_types: Mapping[str, str]
+    size_max: int
+    multipart_threshold: int = 15 * MiB
+    part_size: int = 8 * MiB
+    put_ttl: int = 900
+    get_ttl: int = 86400
+    ttl_max: int = MAX_TTL
+    key_template: str = "{prefix}/{yyyy}/{mm}/{uuid}{ext}"
+    prefix: str = "uploads"
+    required_headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise PolicyError("name", "use 1-64 characters of A-Z a-z 0-9 _ . -")
+        object.__setattr__(self, "mime_types", MappingProxyType(_check_mime_types(self.mime_types)))
+        object.__setattr__(
+            self, "required_headers", MappingProxyType(_check_headers(self.required_headers))
+        )
+        self._check_range("size_max", 1, MAX_OBJECT_SIZE, format_size)
+        self._check_range("multipart_threshold", 1, MAX_SINGLE_PUT, format_size)
+        self._check_range("part_size", MIN_PART_SIZE, MAX_PART_SIZE, format_size)
+        self._check_range("ttl_max", 1, MAX_TTL, _seconds)
+        self._check_range("put_ttl", 1, self.ttl_max, _seconds)
+        self._check_range("get_ttl", 1, self.ttl_max, _seconds)
+        self._check_key_template()
+
+    def _check_range(self, name: str, low: int, high: int, show) -> None:
+        value = getattr(self, name)
+        if not _is_int(value):
+            raise PolicyError(name, f"must be an integer, not {value!r}")
+        if not low <= value <= high:
+            raise PolicyError(name, f"{show(value)} is outside {show(low)}..{show(high)}")
+
+    def _check_key_template(self) -> None:
+        if not isinstance(self.prefix, str) or (
+            self.prefix and keys.key_problem(self.prefix) is not None
+        ):
+            raise PolicyError(
+                "prefix", "must be a relative path like 'uploads' or 'team/files' (no '..', '//')"
+            )
+        if not isinstance(self.key_template, str):
+            raise PolicyError("key_template", "must be a string")
+        try:
+            names = keys.template_fields(self.key_template)
+        except ValueError as exc:
+            raise PolicyError("key_template", str(exc)) from None
+        if "uuid" not in names and "key_base" not in names:
+            raise PolicyError(
+                "key_template", "must contain {uuid} or {key_base} so keys are unique"
+            )
+        if "prefix" in names and not self.prefix:
+            raise PolicyError("prefix", "must not be empty when key_template uses {prefix}")
+        # A trial render with the longest ids and extension shows every key stays safe.
+        sample = "X" * 128
+        longest_ext = max(self.mime_types.values(), key=len)
+        try:
+            keys.make_object_key(
+                self, ext=longest_ext, now=_SAMPLE_DAY, uuid=sample, key_base=sample
+            )
+        except SignerError as exc:
+            raise PolicyError("key_template", exc.message) from None
+
+
+def _seconds(value: int) -> str:
+    return f"{value}s"
+
+
+def _check_mime_types(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not value:
+        raise PolicyError("mime_types", "must map at least one MIME type to an extension")
+    out: dict[str, str] = {}
+    for mime, ext in value.items():
+        if not isinstance(mime, str) or not _MEDIA_TYPE.fullmatch(mime.strip().lower()):
+            raise PolicyError("mime_types", f"{mime!r} is not a MIME type like image/png")
+        if not isinstance(ext, str) or not keys.EXT_PATTERN.fullmatch(ext.lower()):
+            raise PolicyError(
+                f"mime_types.{mime}", f"{ext!r} is not an extension like png (no dot, a-z 0-9)"
+            )
+        out[mime.strip().lower()] = ext.lower()
+    return out
+
+
+def _check_headers(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise PolicyError("required_headers", "must map header names to values")
+    out: dict[str, str] = {}
+    for name, text in value.items():
+        lower = name.strip().lower() if isinstance(name, str) else ""
+        if not _HEADER_NAME.fullmatch(lower):
+            raise PolicyError("required_headers", f"{name!r} is not an HTTP header name")
+        if lower in _RESERVED_HEADERS:
+            raise PolicyError(f"required_headers.{name}", "is set by the signer itself")
+        if not isinstance(text, str) or any(ch in text for ch in "\r\n\0"):
+            raise PolicyError(
+                f"required_headers.{name}", "must be a one-line string (quote numbers in YAML)"
+            )
+        out[lower] = text
+    return out
+
+
+@dataclass(frozen=True)
+class Policy:
+    profiles: Mapping[str, Profile]
+    default_profile: str = "default"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.profiles, Mapping) or not self.profiles:
+            raise PolicyError("profiles", "define at least one profile")
+        for name, profile in self.profiles.items():
+            if not isinstance(profile, Profile) or profile.name != name:
+                raise PolicyError(f"profiles.{name}", "must be a Profile named the same")
+        if self.default_profile not in self.profiles:
+            raise PolicyError(
+                "default_profile",
+                f"{self.default_profile!r} is not a profile; use one of {self._names()}",
+            )
+        object.__setattr__(self, "profiles", MappingProxyType(dict(self.profiles)))
+
+    def _names(self) -> str:
+        return ", ".join(sorted(self.profiles))
+
+    def profile(self, name: str | None) -> Profile:
+        """The named profile, or the default one for None/empty."""
+        chosen = name or self.default_profile
+        if isinstance(chosen, str) and chosen in self.profiles:
+            return self.profiles[chosen]
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"unknown profile {name!r}",
+            hint=f"use one of: {self._names()} (or omit profile for {self.default_profile!r})",
+        )
+
+    def longest_get_ttl(self) -> int:
+        return max(profile.get_ttl for profile in self.profiles.values())
+
+
+_SIZE_FIELDS = ("size_max", "multipart_threshold", "part_size")
+_DURATION_FIELDS = ("put_ttl", "get_ttl", "ttl_max")
+_PROFILE_FIELDS = tuple(f.name for f in fields(Profile) if f.name != "name")
+
+
+def _size(value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PolicyError(path, f"{value!r} is not a size; use forms like 8MiB, 5GiB or bytes")
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise PolicyError(path, str(exc)) from None
+
+
+def _duration(value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PolicyError(path, f"{value!r} is not a duration; use forms like 15m, 24h or 7d")
+    try:
+        seconds = parse_duration(str(value))
+    except ValueError as exc:
+        raise PolicyError(path, str(exc)) from None
+    if seconds != math.floor(seconds):
+        raise PolicyError(path, "must be a whole number of seconds")
+    return int(seconds)
+
+
+def _profile_from(name: object, raw: object) -> Profile:
+    path = f"profiles.{name}"
+    if not isinstance(name, str):
+        raise PolicyError(path, "profile names must be strings")
+    if not isinstance(raw, Mapping):
+        raise PolicyError(path, "must be a mapping of profile fields")
+    unknown = sorted(str(key) for key in raw if key not in _PROFILE_FIELDS)
+    if unknown:
+        raise PolicyError(
+            f"{path}.{unknown[0]}",
+            f"unknown field; profile fields are {', '.join(_PROFILE_FIELDS)}",
+        )
+    for required in ("mime_types", "size_max"):
+        if required not in raw:
+            raise PolicyError(f"{path}.{required}", "is required")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _SIZE_FIELDS:
+            values[key] = _size(value, f"{path}.{key}")
+        elif key in _DURATION_FIELDS:
+            values[key] = _duration(value, f"{path}.{key}")
+        elif key in ("key_template", "prefix") and not isinstance(value, str):
+            raise PolicyError(f"{path}.{key}", f"must be a string, not {value!r}")
+        else:
+            values[key] = value
+    try:
+        return Profile(name=name, **values)
+    except PolicyError as exc:
+        raise exc.within(path) from None
+
+
+def load_policy(text: str, source: str = "<policy>") -> Policy:
+    """Parse and validate a YAML policy; PolicyError names the first field that is wrong."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise PolicyError(source, f"not valid YAML{where}: {problem}", source) from None
+    if not isinstance(doc, Mapping):
+        raise PolicyError(source, "must be a YAML mapping with a 'profiles' key", source)
+    unknown = sorted(str(key) for key in doc if key not in ("profiles", "default_profile"))
+    if unknown:
+        raise PolicyError(unknown[0], "unknown field; use profiles and default_profile", source)
+    raw_profiles = doc.get("profiles")
+    if not isinstance(raw_profiles, Mapping) or not raw_profiles:
+        raise PolicyError("profiles", "must map profile names to profile settings", source)
+    default = doc.get("default_profile", "default")
+    if not isinstance(default, str):
+        raise PolicyError("default_profile", "must be a profile name", source)
+    try:
+        profiles = {name: _profile_from(name, raw) for name, raw in raw_profiles.items()}
+        return Policy(profiles=profiles, default_profile=default)
+    except PolicyError as exc:
+        raise PolicyError(exc.field, exc.reason, source) from None
+
+
+def normalize_content_type(content_type: str) -> str:
+    """The bare media type of a Content-Type value (``Text/Plain; charset=x`` → ``text/plain``);
+    BAD_REQUEST when it is not a well-formed header value."""
+    hint = "send a Content-Type like image/png, optionally with parameters like ; charset=utf-8"
+    if not isinstance(content_type, str) or not content_type.strip():
+        raise SignerError(ErrorCode.BAD_REQUEST, "content_type is required", hint=hint)
+    if len(content_type) > 255 or any(ord(ch) < 0x20 or ord(ch) >= 0x7F for ch in content_type):
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            "content_type must be at most 255 printable ASCII characters",
+            hint=hint,
+        )
+    media, *params = content_type.lower().split(";")
+    media = media.strip()
+    if not _MEDIA_TYPE.fullmatch(media) or not all(_PARAMETER.fullmatch(p) for p in params):
+        raise SignerError(
+            ErrorCode.BAD_REQUEST, f"content_type {content_type!r} is not a MIME type", hint=hint
+        )
+    return media
+
+
+def check_upload(
+    profile: Profile, *, content_type: str, size_bytes: int, ext: str | None = None
+) -> str:
+    """The extension (no dot) the object key gets, after checking type and size."""
+    media = normalize_content_type(content_type)
+    allowed = profile.mime_types.get(media)
+    if allowed is None:
+        raise SignerError(
+            ErrorCode.MIME_NOT_ALLOWED,
+            f"content type {media!r} is not allowed by profile {profile.name!r}",
+            hint=f"allowed types: {', '.join(sorted(profile.mime_types))}",
+        )
+    if not _is_int(size_bytes) or size_bytes < 0:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"size_bytes must be a whole number of bytes >= 0, not {size_bytes!r}",
+            hint="send the file's exact size in bytes",
+        )
+    if size_bytes > profile.size_max:
+        raise SignerError(
+            ErrorCode.SIZE_TOO_LARGE,
+            f"{size_bytes} bytes is larger than profile {profile.name!r} allows",
+            hint=f"the limit is {format_size(profile.size_max)} ({profile.size_max} bytes)",
+        )
+    if ext is not None and ext != "":
+        given = ext.lower().removeprefix(".") if isinstance(ext, str) else None
+        if given != allowed:
+            shown = f"'{allowed}'" if allowed else "no extension"
+            raise SignerError(
+                ErrorCode.BAD_REQUEST,
+                f"extension {ext!r} does not match content type {media!r}",
+                hint=f"use {shown} for {media}, or omit ext",
+            )
+    return allowed
+
+
+def clamp_ttl(requested: int | None, *, default: int, ceiling: int) -> int:
+    """The URL lifetime: the request's (or ``default``), capped at ``ceiling`` and 7 days."""
+    if requested is None:
+        value = default
+    elif not _is_int(requested) or requested <= 0:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"ttl must be a positive whole number of seconds, not {requested!r}",
+            hint=f"ask for 1..{min(ceiling, MAX_TTL)} seconds, or omit it for {default}",
+        )
+    else:
+        value = requested
+    return min(value, ceiling, MAX_TTL)
+
+
+def choose_strategy(profile: Profile, size_bytes: int, multipart: str) -> str:
+    """ "single" or "multipart" for mode "auto" (by the profile's threshold), "force" or "off"."""
+    if multipart not in STRATEGY_MODES:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"multipart={multipart!r} is not a mode",
+            hint="use multipart=auto, force or off",
+        )
+    if not _is_int(size_bytes) or size_bytes < 0:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"size_bytes must be a whole number of bytes >= 0, not {size_bytes!r}",
+            hint="send the file's exact size in bytes",
+        )
+    if multipart == "off":
+        if size_bytes > MAX_SINGLE_PUT:
+            raise SignerError(
+                ErrorCode.BAD_REQUEST,
+                f"a single PUT cannot upload {size_bytes} bytes (the S3 limit is 5 GiB)",
+                hint="use multipart=auto or multipart=force",
+            )
+        return "single"
+    if multipart == "force":
+        if size_bytes == 0:
+            raise SignerError(
+                ErrorCode.BAD_REQUEST,
+                "a multipart upload needs at least one byte",
+                hint="upload an empty file with multipart=auto or off",
+            )
+        return "multipart"
+    if size_bytes >= profile.multipart_threshold or size_bytes > MAX_SINGLE_PUT:
+        return "multipart"
+    return "single"
+
+
+def plan_parts(size_bytes: int, part_size: int) -> tuple[int, int]:
+    """(part size, part count) for a multipart upload of ``size_bytes``; the part size grows
+    to a whole MiB when ``part_size`` would need more than 10,000 parts."""
+    if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+        raise ValueError(f"part_size must be within 5 MiB..5 GiB, got {part_size}")
+    if not _is_int(size_bytes) or size_bytes <= 0:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"a multipart upload needs size_bytes >= 1, not {size_bytes!r}",
+            hint="upload an empty file with a single PUT (multipart=off)",
+        )
+    if size_bytes > MAX_OBJECT_SIZE:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"{size_bytes} bytes is larger than the S3 object limit of 5 TiB",
+            hint="split the file into several objects",
+        )
+    if math.ceil(size_bytes / part_size) > MAX_PARTS:
+        part_size = math.ceil(math.ceil(size_bytes / MAX_PARTS) / MiB) * MiB
+    return part_size, math.ceil(size_bytes / part_size)
+
+
+def part_length(size_bytes: int, part_size: int, part_number: int) -> int:
+    """Bytes in 1-based part ``part_number``: ``part_size`` except for a shorter last part."""
+    count = math.ceil(size_bytes / part_size) if size_bytes > 0 else 0
+    if not _is_int(part_number) or not 1 <= part_number <= count:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"part number {part_number!r} is outside 1..{count}",
+            hint=f"this upload has {count} parts of {part_size} bytes",
+        )
+    return min(part_size, size_bytes - (part_number - 1) * part_size)
+
+
+# svg is left out on purpose: an SVG served from storage's origin can run script (stored XSS).
+DEFAULT_POLICY = Policy(
+    profiles={
+        "default": Profile(
+            name="default",
+            mime_types={
+                "image/png": "png",
+                "image/jpeg": "jpg",
+                "image/gif": "gif",
+                "image/webp": "webp",
+                "image/avif": "avif",
+                "application/pdf": "pdf",
+                "text/plain": "txt",
+                "video/mp4": "mp4",
+                "video/quicktime": "mov",
+                "video/webm": "webm",
+            },
+            size_max=5 * GiB,
+        )
+    }
+)

@@ -1,0 +1,302 @@
+"""AWS Signature Version 4 for presigned URLs and POST policies, one function per spec step.
+
+Modelled on minio-py's ``signer.py`` but signing more than ``host``: every header the client
+must send (Content-Type, Content-Length, If-None-Match, x-amz-checksum-*, SSE, ...) becomes a
+signed header, so storage refuses the upload if the client changes any of them. Query values
+are always rendered ``k=v``, even when empty, as the spec requires.
+
+Spec: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+POST: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlsplit
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+MAX_EXPIRES = 604800  # 7 days: the longest a SigV4 presigned URL may live
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SPACES = re.compile(r"\s+")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Set from the endpoint or by the signer itself; a caller-supplied copy would conflict.
+_RESERVED_HEADERS = frozenset({"host", "authorization", "x-amz-date", "x-amz-content-sha256"})
+_RESERVED_FORM_FIELDS = frozenset(
+    {
+        "key",
+        "bucket",
+        "policy",
+        "file",
+        "x-amz-algorithm",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-signature",
+    }
+)
+
+
+def uri_encode(text: str, *, keep_slash: bool = False) -> str:
+    """RFC 3986: everything but ``A-Z a-z 0-9 - _ . ~`` is %XX (UTF-8), upper-case hex."""
+    return quote(text, safe="/" if keep_slash else "")
+
+
+def canonical_query(params: Mapping[str, str]) -> str:
+    """Encoded ``k=v`` pairs sorted by encoded key (then value), joined by ``&``."""
+    pairs = sorted((uri_encode(str(k)), uri_encode(str(v))) for k, v in params.items())
+    # CanonicalQueryString = URI-encode(key) "=" URI-encode(value) *( "&" ... ), sorted
+    return "&".join(f"{k}={v}" for k, v in pairs)
+
+
+def canonical_headers(headers: Mapping[str, str]) -> tuple[str, str]:
+    """(canonical header block, signed-headers list): lower-case names, trimmed values, sorted."""
+    folded: dict[str, str] = {}
+    for name, value in headers.items():
+        lower = name.strip().lower()
+        if not _HEADER_NAME.fullmatch(lower):
+            raise ValueError(f"header name {name!r} is not an HTTP token")
+        if lower in folded:
+            raise ValueError(f"header {name!r} is given twice (names are case-insensitive)")
+        text = str(value)
+        if any(ch in text for ch in "\r\n\0"):
+            raise ValueError(f"header {name!r} has a line break or NUL in its value")
+        folded[lower] = _SPACES.sub(" ", text.strip())
+    names = sorted(folded)
+    # CanonicalHeaders = *( Lowercase(HeaderName) ":" Trimall(HeaderValue) "\n" )
+    block = "".join(f"{name}:{folded[name]}\n" for name in names)
+    # SignedHeaders = Lowercase(HeaderName) *( ";" Lowercase(HeaderName) )
+    return block, ";".join(names)
+
+
+def canonical_request(
+    method: str,
+    path: str,
+    query: Mapping[str, str] | str,
+    headers: Mapping[str, str],
+    payload_hash: str = UNSIGNED_PAYLOAD,
+) -> str:
+    """The canonical request string; ``path`` is already URI-encoded, ``query`` a mapping or
+    an already-canonical string."""
+    query_string = query if isinstance(query, str) else canonical_query(query)
+    header_block, signed = canonical_headers(headers)
+    # CanonicalRequest = HTTPMethod "\n" CanonicalURI "\n" CanonicalQueryString "\n"
+    #                    CanonicalHeaders "\n" SignedHeaders "\n" HashedPayload
+    return f"{method.upper()}\n{path}\n{query_string}\n{header_block}\n{signed}\n{payload_hash}"
+
+
+def scope(datestamp: str, region: str, service: str) -> str:
+    # CredentialScope = YYYYMMDD "/" region "/" service "/aws4_request"
+    return f"{datestamp}/{region}/{service}/aws4_request"
+
+
+def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
+    digest = hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
+    # StringToSign = Algorithm "\n" RequestDateTime "\n" CredentialScope "\n"
+    #                HexEncode(SHA256(CanonicalRequest))
+    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
+
+
+def _hmac(key: bytes, message: str) -> bytes:
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+
+
+@functools.lru_cache(maxsize=64)
+def signing_key(secret_key: str, datestamp: str, region: str, service: str) -> bytes:
+    """HMAC chain secret → date → region → service → "aws4_request"; valid for one UTC day."""
+    # SigningKey = HMAC(HMAC(HMAC(HMAC("AWS4" + Secret, Date), Region), Service), "aws4_request")
+    key = _hmac(f"AWS4{secret_key}".encode(), datestamp)
+    key = _hmac(key, region)
+    key = _hmac(key, service)
+    return _hmac(key, "aws4_request")
+
+
+def signature(key: bytes, string_to_sign: str) -> str:
+    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def amz_date(now: datetime) -> str:
+    """``YYYYMMDDTHHMMSSZ`` of an aware datetime, in UTC."""
+    return _utc(now).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _utc(now: datetime) -> datetime:
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime (UTC)")
+    return now.astimezone(UTC)
+
+
+def _check_expires(expires: int) -> int:
+    if isinstance(expires, bool) or not isinstance(expires, int):
+        raise ValueError(f"expires must be an int number of seconds, not {expires!r}")
+    if not 1 <= expires <= MAX_EXPIRES:
+        raise ValueError(f"expires must be 1..{MAX_EXPIRES} seconds (7 days), got {expires}")
+    return expires
+
+
+def _split_endpoint(endpoint: str) -> tuple[str, str]:
+    """(scheme, host header value) of ``scheme://host[:port]``; a default port is dropped."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"endpoint {endpoint!r} must look like http(s)://host[:port]")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(
+            f"endpoint {endpoint!r} must be scheme://host[:port] only (no path, query or user)"
+        )
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = parts.port
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        host = f"{host}:{port}"
+    return parts.scheme, host
+
+
+def _object_path(bucket: str | None, key: str, virtual_host: bool) -> str:
+    if not key:
+        raise ValueError("key must not be empty")
+    encoded = uri_encode(key, keep_slash=True)
+    if bucket is None or virtual_host:
+        return f"/{encoded}"
+    return f"/{uri_encode(bucket)}/{encoded}"
+
+
+def _host_for(host: str, bucket: str | None, virtual_host: bool) -> str:
+    return f"{bucket}.{host}" if virtual_host and bucket else host
+
+
+def presign_url(
+    *,
+    method: str,
+    endpoint: str,
+    bucket: str | None,
+    key: str,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    expires: int,
+    now: datetime,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+    service: str = "s3",
+    virtual_host: bool = False,
+) -> str:
+    """A SigV4 query-string presigned URL signing ``host`` plus every header in ``headers``.
+
+    The client must send exactly those headers with exactly those values. ``query`` carries
+    operation parameters (partNumber, uploadId, response-content-disposition, ...); they come
+    first in the URL, then the X-Amz-* parameters, as botocore orders them.
+    """
+    _check_expires(expires)
+    when = _utc(now)
+    scheme, host = _split_endpoint(endpoint)
+    host = _host_for(host, bucket, virtual_host)
+    path = _object_path(bucket, key, virtual_host)
+    extra_headers = dict(headers or {})
+    for name in extra_headers:
+        if name.strip().lower() in _RESERVED_HEADERS:
+            raise ValueError(f"header {name!r} is set by the signer; do not pass it")
+    operation = {str(k): str(v) for k, v in (query or {}).items()}
+    for name in operation:
+        if name.lower().startswith("x-amz-"):
+            raise ValueError(f"query parameter {name!r} is reserved for the signature")
+
+    date = amz_date(when)
+    credential_scope = scope(date[:8], region, service)
+    signed_headers = {**extra_headers, "host": host}
+    _, signed_names = canonical_headers(signed_headers)
+    auth = {
+        "X-Amz-Algorithm": ALGORITHM,
+        "X-Amz-Credential": f"{access_key}/{credential_scope}",
+        "X-Amz-Date": date,
+        "X-Amz-Expires": str(expires),
+        "X-Amz-SignedHeaders": signed_names,
+    }
+    request = canonical_request(method, path, {**operation, **auth}, signed_headers)
+    to_sign = string_to_sign(date, credential_scope, request)
+    sig = signature(signing_key(secret_key, date[:8], region, service), to_sign)
+    query_string = "&".join(
+        f"{uri_encode(k)}={uri_encode(v)}" for k, v in [*operation.items(), *auth.items()]
+    )
+    # URL = scheme "://" host CanonicalURI "?" operation-params "&" auth-params
+    #       "&X-Amz-Signature=" signature
+    return f"{scheme}://{host}{path}?{query_string}&X-Amz-Signature={sig}"
+
+
+def _covers(condition: object, field: str) -> bool:
+    """Whether a POST policy condition constrains form field ``field`` (case-insensitive)."""
+    lower = field.lower()
+    if isinstance(condition, Mapping):
+        return any(str(name).lower() == lower for name in condition)
+    if isinstance(condition, list | tuple) and len(condition) == 3:
+        return str(condition[1]).lower() == f"${lower}"
+    return False
+
+
+def presign_post(
+    *,
+    endpoint: str,
+    bucket: str,
+    key: str,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    now: datetime,
+    expires: int,
+    conditions: list,
+    fields: Mapping[str, str] | None = None,
+) -> tuple[str, dict[str, str]]:
+    """(URL, form fields) for a browser form POST upload under a SigV4-signed policy.
+
+    The policy is ``{"expiration", "conditions": [*conditions, {"bucket"}, {"key"},
+    {"x-amz-algorithm"}, {"x-amz-credential"}, {"x-amz-date"}]}`` — botocore's order. Storage
+    rejects any form field the policy does not mention, so each entry of ``fields`` that no
+    condition covers gets an exact-match condition appended after the caller's conditions.
+    The form's ``file`` field must come last; the caller adds it.
+    """
+    _check_expires(expires)
+    when = _utc(now)
+    scheme, host = _split_endpoint(endpoint)
+    if not bucket:
+        raise ValueError("bucket must not be empty")
+    if not key:
+        raise ValueError("key must not be empty")
+    form = {str(k): str(v) for k, v in (fields or {}).items()}
+    for name in form:
+        if name.lower() in _RESERVED_FORM_FIELDS:
+            raise ValueError(f"form field {name!r} is set by the signer; do not pass it")
+    policy_conditions: list = list(conditions)
+    for name, value in form.items():
+        if not any(_covers(condition, name) for condition in policy_conditions):
+            policy_conditions.append({name: value})
+
+    date = amz_date(when)
+    credential = f"{access_key}/{scope(date[:8], region, 's3')}"
+    policy_conditions += [
+        {"bucket": bucket},
+        {"key": key},
+        {"x-amz-algorithm": ALGORITHM},
+        {"x-amz-credential": credential},
+        {"x-amz-date": date},
+    ]
+    expiration = (when + timedelta(seconds=expires)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    policy = {"expiration": expiration, "conditions": policy_conditions}
+    encoded = base64.b64encode(json.dumps(policy).encode("utf-8")).decode("ascii")
+    # For POST, StringToSign is the base64 policy itself.
+    sig = signature(signing_key(secret_key, date[:8], region, "s3"), encoded)
+    out = {
+        "key": key,
+        **form,
+        "policy": encoded,
+        "x-amz-algorithm": ALGORITHM,
+        "x-amz-credential": credential,
+        "x-amz-date": date,
+        "x-amz-signature": sig,
+    }
+    return f"{scheme}://{host}/{uri_encode(bucket)}", out

@@ -1,0 +1,40 @@
+"""Prometheus metrics: requests by route and outcome code, and a latency histogram.
+
+Each app has its own registry (several apps in one process, as in tests, never collide). With
+SIGNER_WORKERS > 1 every worker counts its own requests; a scrape sees one of them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+OK = "ok"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Presigning is microseconds; a storage round trip milliseconds; the tail shows timeouts.
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "signer_requests",
+            "HTTP requests answered, by route and outcome code (ok or an error code).",
+            ["route", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "signer_request_duration_seconds",
+            "Time to answer an HTTP request, by route.",
+            ["route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe(self, route: str, code: str, seconds: float) -> None:
+        self.requests.labels(route=route, code=code).inc()
+        self.latency.labels(route=route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,391 @@
+"""The signer's configuration: one frozen object built from the environment, validated once.
+
+Every problem is collected and reported at once, each naming its variable, before the signer
+serves a request. Secrets also come as ``NAME_FILE`` (Docker/Compose secrets); no secret is ever
+echoed in a message or a ``repr``.
+
+Environment (defaults in brackets):
+    SIGNER_S3_ENDPOINT                    storage URL the signer itself calls (create/HEAD/complete)
+    SIGNER_PUBLIC_ENDPOINT [= internal]   storage URL clients reach; URLs are signed for its Host
+    SIGNER_ACCESS_KEY, SIGNER_SECRET_KEY  the signer's bucket-scoped identity (never root)
+    MINIO_BUCKET                          the bucket uploads go to
+    S3_REGION [us-east-1]                 region URLs are signed for (presigning makes no call)
+    SIGNER_API_TOKENS                     comma-separated bearer tokens (>= 16 chars each)
+    SIGNER_POLICY_FILE [built-in]         YAML upload profiles (see signer/core/policy.py)
+    SIGNER_LISTEN [0.0.0.0:8080]          host:port the HTTP API listens on
+    SIGNER_TOKEN_SECRETS                  comma-separated intent-token secrets, first signs
+    SIGNER_TOKEN_KEY(_FILE)               or: a PEM private key (RSA or EC P-256) that signs
+    SIGNER_TOKEN_PREVIOUS_KEY_FILES       comma-separated PEM files that still verify
+    SIGNER_TOKEN_ISSUER/AUDIENCE          [minio-stack-signer] the intent tokens' iss and aud
+    SIGNER_RATE_LIMIT [20,40]             requests/s per API token, then the burst; 0 = off
+    SIGNER_WORKERS [1]                    uvicorn worker processes
+    SIGNER_STORAGE_TIMEOUT [10s]          connect/read timeout of each storage call
+    SIGNER_DEMO [false]                   serve the demo upload page at /demo (loopback only)
+
+Client commands (``minio-stack upload``/``download``) read ``ClientSettings``:
+    SIGNER_URL [http://127.0.0.1:8080]    the signer's HTTP API
+    SIGNER_API_TOKEN                      one of the signer's API tokens
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bootstrap.envconfig import Env, parse_duration
+from bootstrap.settings import check_bucket_name, parse_endpoint
+from signer.core.keys import fixed_prefix
+from signer.core.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from signer.core.tokens import MIN_SECRET_CHARS, TokenKeys
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_LISTEN = "0.0.0.0:8080"  # noqa: S104 - a sidecar in a container listens on all interfaces
+DEFAULT_TOKEN_PARTY = "minio-stack-signer"  # noqa: S105 - iss/aud, not a secret
+DEFAULT_RATE = 20.0
+DEFAULT_BURST = 40
+# One worker: the signer's work per request is a few HMACs and, at most, one short storage
+# call run in a thread pool, so one event loop keeps up with far more requests than a small
+# instance has cores. More workers would also split the per-token rate limit and /metrics
+# between processes that know nothing of each other. Scale out with replicas instead (the
+# signer is stateless); raise SIGNER_WORKERS only on a large machine with one replica.
+DEFAULT_WORKERS = 1
+MAX_WORKERS = 64
+DEFAULT_STORAGE_TIMEOUT = 10.0
+MIN_API_TOKEN_CHARS = 16
+DEFAULT_SIGNER_URL = "http://127.0.0.1:8080"
+# Where the signer records what it must remember (completed and aborted intents).
+STATE_PREFIX = ".minio-stack/"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Token bucket per API token: ``rate`` requests/s refill, ``burst`` at once; rate 0 = off."""
+
+    rate: float
+    burst: int
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    s3_endpoint: str
+    public_endpoint: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    bucket: str = ""
+    region: str = DEFAULT_REGION
+    api_tokens: tuple[str, ...] = field(default=(), repr=False)
+    policy: Policy = DEFAULT_POLICY
+    policy_source: str = "built-in default policy"
+    listen_host: str = "0.0.0.0"  # noqa: S104 - see DEFAULT_LISTEN
+    listen_port: int = 8080
+    token_keys: TokenKeys | None = field(default=None, repr=False)
+    token_issuer: str = DEFAULT_TOKEN_PARTY
+    token_audience: str = DEFAULT_TOKEN_PARTY
+    rate_limit: RateLimit = RateLimit(DEFAULT_RATE, DEFAULT_BURST)
+    workers: int = DEFAULT_WORKERS
+    storage_timeout: float = DEFAULT_STORAGE_TIMEOUT
+    demo: bool = False
+
+    @property
+    def listen(self) -> str:
+        host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        return f"{host}:{self.listen_port}"
+
+    @property
+    def keys(self) -> TokenKeys:
+        if self.token_keys is None:  # load() always sets them; a hand-built Settings may not
+            raise RuntimeError("Settings.token_keys is not set")
+        return self.token_keys
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What ``minio-stack upload``/``download`` need: where the signer is, and a token."""
+
+    signer_url: str
+    api_token: str | None = field(default=None, repr=False)
+
+
+# --- pure parsers (ValueError says what is wrong and how to fix it) ---------------------------
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::]:8080`` for IPv6) → (host, port)."""
+    how = "use host:port, e.g. 0.0.0.0:8080 or 127.0.0.1:8080 ([::]:8080 for IPv6)"
+    raw = text.strip()
+    host, sep, port_text = raw.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"{raw!r} is not host:port; {how}")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is outside 1..65535; {how}")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError(f"{raw!r} has an unclosed '['; {how}")
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{raw!r}: write IPv6 addresses in brackets; {how}")
+    return host, port
+
+
+def parse_rate_limit(text: str) -> RateLimit:
+    """``RATE`` or ``RATE,BURST`` (requests per second per token); ``0`` or ``off`` disables."""
+    how = "use RATE[,BURST] in requests per second, e.g. 20,40, or 0 to turn it off"
+    raw = text.strip().lower()
+    if raw in ("0", "off", "false", "none"):
+        return RateLimit(0.0, 0)
+    rate_text, _, burst_text = raw.partition(",")
+    try:
+        rate = float(rate_text.strip().removesuffix("/s"))
+        burst = int(burst_text) if burst_text.strip() else max(1, int(rate * 2))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a rate limit; {how}") from None
+    if not rate > 0 or rate > 1_000_000:
+        raise ValueError(f"rate {rate_text!r} must be above 0 and at most 1000000; {how}")
+    if burst < 1:
+        raise ValueError(f"burst {burst} must be at least 1; {how}")
+    return RateLimit(rate, burst)
+
+
+def parse_workers(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise ValueError(f"{text!r} must be a whole number from 1 to {MAX_WORKERS}")
+    return int(text)
+
+
+def parse_timeout(text: str) -> float:
+    seconds = parse_duration(text)
+    if not 0 < seconds <= 300:
+        raise ValueError(f"{text!r} must be above 0s and at most 5m, e.g. 10s")
+    return seconds
+
+
+def _is_loopback_listen(listen: str) -> bool:
+    # signer.demo owns the rule; imported late because it pulls in Starlette's static files.
+    from signer.demo import is_loopback_listen
+
+    return is_loopback_listen(listen)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _policy(env: Env) -> tuple[Policy, str]:
+    path_text = env.str("SIGNER_POLICY_FILE")
+    if path_text is None:
+        return DEFAULT_POLICY, "built-in default policy"
+    path = Path(path_text)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        env.problem("SIGNER_POLICY_FILE", f"cannot read {path}: {exc.strerror}")
+        return DEFAULT_POLICY, str(path)
+    try:
+        policy = load_policy(text, source=str(path))
+    except PolicyError as exc:
+        env.problem("SIGNER_POLICY_FILE", f"{path}: {exc.field}: {exc.reason}")
+        return DEFAULT_POLICY, str(path)
+    for profile in policy.profiles.values():
+        start = fixed_prefix(profile.key_template, profile.prefix)
+        if start.startswith(STATE_PREFIX.rstrip("/")):
+            env.problem(
+                "SIGNER_POLICY_FILE",
+                f"{path}: profiles.{profile.name}.prefix: keys under {STATE_PREFIX} are the "
+                "signer's own records; choose another prefix",
+            )
+    return policy, str(path)
+
+
+def _token_keys(env: Env) -> TokenKeys | None:
+    secrets = env.list("SIGNER_TOKEN_SECRETS")
+    pem = env.str("SIGNER_TOKEN_KEY")
+    previous_paths = env.list("SIGNER_TOKEN_PREVIOUS_KEY_FILES")
+    if secrets and pem:
+        env.problem(
+            "SIGNER_TOKEN_SECRETS",
+            "is set together with SIGNER_TOKEN_KEY(_FILE); choose secrets or a PEM key, not both",
+        )
+        return None
+    if previous_paths and not pem:
+        env.problem(
+            "SIGNER_TOKEN_PREVIOUS_KEY_FILES",
+            "is only read with SIGNER_TOKEN_KEY_FILE; with secrets, list old ones after the "
+            "first in SIGNER_TOKEN_SECRETS",
+        )
+    if secrets:
+        for index, secret in enumerate(secrets, start=1):
+            if len(secret) < MIN_SECRET_CHARS:
+                env.problem(
+                    "SIGNER_TOKEN_SECRETS",
+                    f"secret #{index} has fewer than {MIN_SECRET_CHARS} characters; "
+                    "generate one with: openssl rand -hex 32",
+                )
+                return None
+        try:
+            return TokenKeys.from_secrets(secrets)
+        except ValueError as exc:
+            env.problem("SIGNER_TOKEN_SECRETS", str(exc))
+            return None
+    if pem:
+        previous: list[bytes] = []
+        for path_text in previous_paths:
+            try:
+                previous.append(Path(path_text).read_bytes())
+            except OSError as exc:
+                env.problem(
+                    "SIGNER_TOKEN_PREVIOUS_KEY_FILES", f"cannot read {path_text}: {exc.strerror}"
+                )
+                return None
+        try:
+            return TokenKeys.from_pem(pem.encode("utf-8"), previous)
+        except ValueError as exc:
+            which = (
+                "SIGNER_TOKEN_PREVIOUS_KEY_FILES" if "previous" in str(exc) else "SIGNER_TOKEN_KEY"
+            )
+            env.problem(which, str(exc))
+            return None
+    env.problem(
+        "SIGNER_TOKEN_SECRETS",
+        "is required (or SIGNER_TOKEN_KEY_FILE): every replica needs the same intent-token "
+        "key; generate a secret with: openssl rand -hex 32",
+    )
+    return None
+
+
+def _api_tokens(env: Env, *, required: bool) -> tuple[str, ...]:
+    tokens = env.list("SIGNER_API_TOKENS")
+    if not tokens:
+        if required:
+            env.problem(
+                "SIGNER_API_TOKENS",
+                "is required: clients authenticate with one of these bearer tokens; "
+                "generate one with: openssl rand -hex 24",
+            )
+        return ()
+    for index, token in enumerate(tokens, start=1):
+        if len(token) < MIN_API_TOKEN_CHARS:
+            env.problem(
+                "SIGNER_API_TOKENS",
+                f"token #{index} has fewer than {MIN_API_TOKEN_CHARS} characters; "
+                "generate one with: openssl rand -hex 24",
+            )
+        elif any(ch.isspace() or not ch.isprintable() for ch in token):
+            env.problem(
+                "SIGNER_API_TOKENS", f"token #{index} contains whitespace or a control character"
+            )
+    if len(set(tokens)) != len(tokens):
+        env.problem("SIGNER_API_TOKENS", "lists the same token twice")
+    return tuple(tokens)
+
+
+def _required(env: Env, name: str, parse: Callable[[str], str], example: str) -> str:
+    raw = env.raw(name)
+    if raw is None:
+        env.problem(name, f"is required ({example})")
+        return ""
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        env.problem(name, str(exc))
+        return ""
+
+
+def load(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> Settings:
+    """Build and validate the settings; raises ConfigError listing every problem.
+
+    ``serving=False`` (the ``presign`` command) does not need SIGNER_API_TOKENS.
+    """
+    env = Env(os.environ if environ is None else environ)
+    s3_endpoint = _required(env, "SIGNER_S3_ENDPOINT", parse_endpoint, "e.g. http://minio:9000")
+    public_endpoint = env.parsed("SIGNER_PUBLIC_ENDPOINT", parse_endpoint, "") or s3_endpoint
+    access_key = env.str("SIGNER_ACCESS_KEY", required=True) or ""
+    secret_key = env.str("SIGNER_SECRET_KEY", required=True) or ""
+    root_user = env.str("MINIO_ROOT_USER")
+    if access_key and root_user and access_key == root_user:
+        env.problem(
+            "SIGNER_ACCESS_KEY",
+            "equals MINIO_ROOT_USER; the signer must use its own bucket-scoped identity "
+            "(minio-stack bootstrap creates it)",
+        )
+    bucket = _required(env, "MINIO_BUCKET", check_bucket_name, "the bucket uploads go to")
+    region = env.str("S3_REGION", DEFAULT_REGION) or DEFAULT_REGION
+    api_tokens = _api_tokens(env, required=serving)
+    policy, policy_source = _policy(env)
+    listen_host, listen_port = env.parsed(
+        "SIGNER_LISTEN", parse_listen, parse_listen(DEFAULT_LISTEN)
+    )
+    token_keys = _token_keys(env)
+    issuer = env.str("SIGNER_TOKEN_ISSUER", DEFAULT_TOKEN_PARTY) or DEFAULT_TOKEN_PARTY
+    audience = env.str("SIGNER_TOKEN_AUDIENCE", DEFAULT_TOKEN_PARTY) or DEFAULT_TOKEN_PARTY
+    rate_limit = env.parsed(
+        "SIGNER_RATE_LIMIT", parse_rate_limit, RateLimit(DEFAULT_RATE, DEFAULT_BURST)
+    )
+    workers = env.parsed("SIGNER_WORKERS", parse_workers, DEFAULT_WORKERS)
+    timeout = env.parsed("SIGNER_STORAGE_TIMEOUT", parse_timeout, DEFAULT_STORAGE_TIMEOUT)
+    demo = env.bool("SIGNER_DEMO", False)
+    if demo and not _is_loopback_listen(f"{listen_host}:{listen_port}"):
+        env.problem(
+            "SIGNER_DEMO",
+            "the demo page embeds an API token, so it is served only when SIGNER_LISTEN is a "
+            "loopback address such as 127.0.0.1:8080",
+        )
+    env.raise_if_invalid()
+    return Settings(
+        s3_endpoint=s3_endpoint,
+        public_endpoint=public_endpoint,
+        access_key=access_key,
+        secret_key=secret_key,
+        bucket=bucket,
+        region=region,
+        api_tokens=api_tokens,
+        policy=policy,
+        policy_source=policy_source,
+        listen_host=listen_host,
+        listen_port=listen_port,
+        token_keys=token_keys,
+        token_issuer=issuer,
+        token_audience=audience,
+        rate_limit=rate_limit,
+        workers=workers,
+        storage_timeout=timeout,
+        demo=demo,
+    )
+
+
+def parse_signer_url(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{text!r} is not a URL; use http://host:port, e.g. http://127.0.0.1:8080")
+    return text.strip().rstrip("/")
+
+
+def load_client(
+    environ: Mapping[str, str] | None = None,
+    *,
+    signer_url: str | None = None,
+    api_token: str | None = None,
+) -> ClientSettings:
+    """Client settings from the environment; options given on the command line win."""
+    env = Env(os.environ if environ is None else environ)
+    if signer_url is not None:
+        try:
+            url = parse_signer_url(signer_url)
+        except ValueError as exc:
+            env.problem("--signer-url", str(exc))
+            url = DEFAULT_SIGNER_URL
+    else:
+        url = env.parsed("SIGNER_URL", parse_signer_url, DEFAULT_SIGNER_URL)
+    token = api_token if api_token is not None else env.str("SIGNER_API_TOKEN")
+    if not token:
+        env.problem(
+            "SIGNER_API_TOKEN", "is required (or --token): one of the signer's SIGNER_API_TOKENS"
+        )
+    env.raise_if_invalid()
+    return ClientSettings(signer_url=url, api_token=token)

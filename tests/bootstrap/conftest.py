@@ -1,0 +1,138 @@
+"""Helpers for bootstrap tests: environments pointing at real servers, and a request counter.
+
+``CountingPool`` is a real urllib3 connection pool that records each request it sends (method,
+path, query, signing access key) before sending it: a way to prove "no write" against the
+real server, not a mock.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import urllib3
+from minio.credentials import StaticProvider
+
+from bootstrap import settings as settings_mod
+from minio import MinioAdmin
+from tests.minio_server import MinioServer
+
+APP_ORIGIN = "https://app.example.com"
+OTHER_ORIGIN = "https://evil.example.net"
+SIGNER_KEY = "signer-uploads"
+SIGNER_SECRET = "signer-secret-0123456789"
+MINIO_STACK = Path(sys.executable).with_name("minio-stack")
+
+# Every variable bootstrap reads, so a test's environment never inherits a stray one.
+BOOTSTRAP_VARS = (
+    "MINIO_ENDPOINT", "MINIO_REGION", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD",
+    "MINIO_ROOT_USER_FILE", "MINIO_ROOT_PASSWORD_FILE", "MINIO_BUCKET", "CORS_ALLOWED_ORIGINS",
+    "CORS_ALLOW_ANY", "MULTIPART_ABORT_AFTER", "SIGNER_ACCESS_KEY", "SIGNER_SECRET_KEY",
+    "SIGNER_ACCESS_KEY_FILE", "SIGNER_SECRET_KEY_FILE", "BOOTSTRAP_TIMEOUT", "BOOTSTRAP_STRICT",
+)  # fmt: skip
+
+
+def env_for(server: MinioServer | None, **overrides: str | None) -> dict[str, str]:
+    """A complete bootstrap environment for ``server``; ``None`` removes a variable."""
+    env: dict[str, str | None] = {}
+    if server is not None:
+        env.update(
+            MINIO_ENDPOINT=server.endpoint,
+            MINIO_ROOT_USER=server.access_key,
+            MINIO_ROOT_PASSWORD=server.secret_key,
+        )
+    env.update(
+        MINIO_BUCKET="uploads",
+        CORS_ALLOWED_ORIGINS=APP_ORIGIN,
+        MULTIPART_ABORT_AFTER="2h",
+        SIGNER_ACCESS_KEY=SIGNER_KEY,
+        SIGNER_SECRET_KEY=SIGNER_SECRET,
+        BOOTSTRAP_TIMEOUT="30s",
+    )
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def runner_env(env: dict[str, str]) -> dict[str, str | None]:
+    """For click's CliRunner: set ``env`` and unset every other bootstrap variable."""
+    return {**dict.fromkeys(BOOTSTRAP_VARS), **env}
+
+
+def process_env(env: dict[str, str]) -> dict[str, str]:
+    """For a subprocess: the test's environment without bootstrap variables, plus ``env``."""
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in BOOTSTRAP_VARS and not k.startswith("MINIO_")
+    }
+    return {**keep, "MINIO_UPDATE": "off", **env}
+
+
+def settings_for(server: MinioServer, **overrides: str | None) -> settings_mod.Settings:
+    return settings_mod.load(env_for(server, **overrides))
+
+
+def admin_for(server: MinioServer) -> MinioAdmin:
+    return MinioAdmin(
+        endpoint=server.host,
+        credentials=StaticProvider(server.access_key, server.secret_key),
+        secure=False,
+    )
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(MINIO_STACK), *args],
+        env=process_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: str
+    access_key: str | None
+
+    @property
+    def is_write(self) -> bool:
+        return self.method not in ("GET", "HEAD", "OPTIONS")
+
+
+class CountingPool(urllib3.PoolManager):
+    """The real pool bootstrap uses, recording every request on its way out."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=urllib3.Timeout(connect=10, read=30), maxsize=10, retries=False)
+        self.requests: list[Request] = []
+
+    def urlopen(self, method, url, redirect=True, **kw):  # noqa: ANN001 - urllib3's signature
+        headers = kw.get("headers") or {}
+        auth = headers.get("Authorization", "")
+        key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
+        parts = urlsplit(url)
+        self.requests.append(Request(method, parts.path, parts.query, key))
+        return super().urlopen(method, url, redirect=redirect, **kw)
+
+    def writes_by(self, access_key: str) -> list[Request]:
+        return [r for r in self.requests if r.is_write and r.access_key == access_key]
+
+
+@pytest.fixture(scope="module")
+def module_minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
+    """A fresh server shared by one test module (for tests that change server-wide config)."""
+    base = tmp_path_factory.mktemp("minio-module")
+    server = MinioServer(data_dir=base / "data", log_path=base / "minio.log").start()
+    yield server
+    server.stop()

@@ -1,0 +1,235 @@
+"""entrypoint: MinIO as a child of ``minio-stack entrypoint``, with the real binary on loopback."""
+
+from __future__ import annotations
+
+import io
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from bootstrap.entrypoint import address_of, child_env, endpoint_for, exit_code_of
+from bootstrap.errors import ConfigError
+from bootstrap.settings import load
+from minio import Minio
+from tests.bootstrap.conftest import APP_ORIGIN, MINIO_STACK, env_for, process_env
+from tests.minio_server import MINIO_BINARY, free_port
+
+ROOT_USER, ROOT_PASSWORD = "root-entry", "root-entry-secret"
+
+
+# --- pure -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "endpoint"),
+    [
+        (["minio", "server", "/data"], "http://127.0.0.1:9000"),
+        (["minio", "server", "/data", "--address", ":9100"], "http://127.0.0.1:9100"),
+        (["minio", "server", "--address=0.0.0.0:9200", "/data"], "http://127.0.0.1:9200"),
+        (["minio", "server", "--address", "127.0.0.2:9300", "/d"], "http://127.0.0.2:9300"),
+        (["minio", "server", "--address", "[::1]:9400", "/d"], "http://[::1]:9400"),
+    ],
+)
+def test_endpoint_derived_from_address(command, endpoint):
+    assert endpoint_for(address_of(command)) == endpoint
+
+
+def test_bad_address():
+    with pytest.raises(ConfigError, match="--address"):
+        endpoint_for("nonsense")
+
+
+def test_child_env_resolves_root_files_and_drops_signer_secret(tmp_path):
+    (tmp_path / "pw").write_text("root-from-file-1")
+    environ = env_for(
+        None,
+        MINIO_ROOT_USER="root-user",
+        MINIO_ROOT_PASSWORD_FILE=str(tmp_path / "pw"),
+        MINIO_BROWSER="off",
+    )
+    env = child_env(environ, load(environ))
+    assert env["MINIO_ROOT_PASSWORD"] == "root-from-file-1"
+    assert "MINIO_ROOT_PASSWORD_FILE" not in env
+    assert "SIGNER_SECRET_KEY" not in env and "SIGNER_ACCESS_KEY" not in env
+    assert env["MINIO_BROWSER"] == "off"  # everything else reaches MinIO unchanged
+
+
+def test_exit_code_of_signals():
+    assert exit_code_of(0) == 0 and exit_code_of(3) == 3
+    assert exit_code_of(-signal.SIGKILL) == 128 + 9
+
+
+# --- the real binary ----------------------------------------------------------------------------
+
+
+class Entrypoint:
+    """``minio-stack entrypoint -- minio server ...`` as a process, its stderr collected live."""
+
+    def __init__(self, data: Path, log: Path, **env: str | None) -> None:
+        self.port, self.console = free_port(), free_port()
+        environ = env_for(
+            None,
+            MINIO_ROOT_USER=ROOT_USER,
+            MINIO_ROOT_PASSWORD=ROOT_PASSWORD,
+            BOOTSTRAP_TIMEOUT="60s",
+            **env,
+        )
+        command = [
+            str(MINIO_STACK), "entrypoint", "--",
+            str(MINIO_BINARY), "server", str(data),
+            "--address", f"127.0.0.1:{self.port}", "--console-address", f"127.0.0.1:{self.console}",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            command,
+            env=process_env(environ),
+            stdout=log.open("ab"),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = next((line for line in self.lines if re.search(pattern, line)), None)
+            if found:
+                return found
+            if self.proc.poll() is not None:
+                self._reader.join(5)
+                found = next((line for line in self.lines if re.search(pattern, line)), None)
+                if found:
+                    return found
+                raise AssertionError(
+                    f"exited {self.proc.returncode} before {pattern!r}:\n" + self.text
+                )
+            time.sleep(0.1)
+        raise AssertionError(f"no {pattern!r} within {timeout}s:\n" + self.text)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def minio_pid(self) -> int:
+        return int(re.search(r"pid=(\d+)", self.wait_for("event=minio-started")).group(1))
+
+    def client(self) -> Minio:
+        return Minio(
+            f"127.0.0.1:{self.port}", ROOT_USER, ROOT_PASSWORD, secure=False, region="us-east-1"
+        )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.fixture
+def entrypoints():
+    started: list[Entrypoint] = []
+    yield started
+    for ep in started:
+        ep.kill()
+        # Never leave a MinIO behind, even when a test failed half-way.
+        pid_line = next((line for line in ep.lines if "event=minio-started" in line), None)
+        if pid_line:
+            pid = int(re.search(r"pid=(\d+)", pid_line).group(1))
+            if not gone(pid):
+                psutil.Process(pid).kill()
+
+
+def test_bucket_ready_sigterm_and_objects_survive_restart(tmp_path, entrypoints):
+    data = tmp_path / "data"
+    ep = Entrypoint(data, tmp_path / "minio.log")
+    entrypoints.append(ep)
+    ep.wait_for("event=bootstrap status=ok")
+    assert "step=bucket target=uploads status=created" in ep.text
+    assert ep.client().bucket_exists("uploads")
+    ep.client().put_object("uploads", "kept.txt", io.BytesIO(b"kept"), 4)
+    pid = ep.minio_pid
+    assert ep.stop(signal.SIGTERM, timeout=10) == 0
+    assert gone(pid)
+    assert "event=minio-exited code=0" in ep.text
+
+    again = Entrypoint(data, tmp_path / "minio.log")
+    entrypoints.append(again)
+    again.wait_for("event=bootstrap status=ok")
+    steps = [line for line in again.lines if "event=step" in line]
+    assert steps and all("status=unchanged" in line for line in steps), again.text
+    assert again.client().get_object("uploads", "kept.txt").read() == b"kept"
+    assert again.stop(signal.SIGINT) == 0
+
+
+def test_failing_bootstrap_stops_minio_and_exits_non_zero(tmp_path, entrypoints):
+    # Valid settings, but MinIO's own environment contradicts them: found only at converge time.
+    ep = Entrypoint(
+        tmp_path / "data",
+        tmp_path / "minio.log",
+        MINIO_API_CORS_ALLOW_ORIGIN="https://other.example",
+    )
+    entrypoints.append(ep)
+    pid = ep.minio_pid
+    assert ep.proc.wait(60) == 1
+    ep._reader.join(5)
+    line = ep.wait_for("event=bootstrap status=failed")
+    assert "step=cors[server]" in line and "MINIO_API_CORS_ALLOW_ORIGIN" in line
+    assert gone(pid)
+
+
+def test_invalid_settings_exit_2_before_minio_starts(tmp_path, entrypoints):
+    ep = Entrypoint(
+        tmp_path / "data",
+        tmp_path / "minio.log",
+        MINIO_BUCKET="Bad_Name",
+        MULTIPART_ABORT_AFTER="soon",
+    )
+    entrypoints.append(ep)
+    assert ep.proc.wait(30) == 2
+    ep._reader.join(5)
+    (line,) = ep.lines
+    assert line.startswith("Error: invalid configuration: MINIO_BUCKET:")
+    assert "MULTIPART_ABORT_AFTER" in line  # every bad variable at once
+    assert not (tmp_path / "data").exists()  # MinIO never ran
+
+
+def test_non_strict_keeps_serving_after_a_failed_bootstrap(tmp_path, entrypoints):
+    ep = Entrypoint(
+        tmp_path / "data",
+        tmp_path / "minio.log",
+        MINIO_API_CORS_ALLOW_ORIGIN="https://other.example",
+        CORS_ALLOWED_ORIGINS=APP_ORIGIN,
+        BOOTSTRAP_STRICT="false",
+    )
+    entrypoints.append(ep)
+    line = ep.wait_for("event=bootstrap status=failed")
+    assert "level=error" in line and "BOOTSTRAP_STRICT=false" in line
+    live = requests.get(f"http://127.0.0.1:{ep.port}/minio/health/live", timeout=10)
+    assert live.status_code == 200 and ep.proc.poll() is None
+    assert ep.stop() == 0

@@ -1,0 +1,173 @@
+"""The signer's storage calls, with its own bucket-scoped keys, against real MinIO."""
+
+from __future__ import annotations
+
+import io
+import secrets
+
+import pytest
+import requests
+
+from signer.core.errors import ErrorCode, SignerError
+from signer.settings import Settings
+from signer.storage import INTENTS_PREFIX, Storage, UploadGone
+from tests.minio_server import free_port
+from tests.signer.conftest import Identity
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def storage(settings: Settings) -> Storage:
+    return Storage.from_settings(settings)
+
+
+def key() -> str:
+    return f"uploads/test/{secrets.token_hex(6)}.bin"
+
+
+def test_stat_remove(storage: Storage, identity: Identity) -> None:
+    name = key()
+    assert storage.stat(name) is None
+    identity.root.put_object(
+        identity.bucket,
+        name,
+        io.BytesIO(b"abc"),
+        3,
+        content_type="text/plain",
+        metadata={"x-amz-meta-state": "x"},
+    )
+    found = storage.stat(name)
+    assert found is not None
+    assert (found.size, found.content_type, found.metadata["state"]) == (3, "text/plain", "x")
+    storage.remove(name)
+    assert storage.stat(name) is None
+
+
+def test_records_are_written_once(storage: Storage, identity: Identity) -> None:
+    jti = secrets.token_hex(8)
+    assert storage.intent_state(jti) is None
+    assert storage.record_intent(jti, "completed", {"n": 1}) is True
+    assert storage.record_intent(jti, "aborted", {"n": 2}) is False  # 412 from storage
+    assert storage.intent_state(jti) == "completed"
+    stored = identity.root.get_object(identity.bucket, INTENTS_PREFIX + jti).read()
+    assert stored == b'{"n": 1}'
+
+
+def test_multipart_create_list_complete(storage: Storage, identity: Identity) -> None:
+    name = key()
+    upload_id = storage.create_multipart(name, {"Content-Type": "application/octet-stream"})
+    assert storage.list_parts(name, upload_id) == []
+    url = identity.root.get_presigned_url(
+        "PUT",
+        identity.bucket,
+        name,
+        extra_query_params={"partNumber": "1", "uploadId": upload_id},
+    )
+    assert requests.put(url, data=b"x" * 10, timeout=10).status_code == 200
+    parts = storage.list_parts(name, upload_id)
+    assert [(p.part_number, p.size) for p in parts] == [(1, 10)]
+    etag = storage.complete_multipart(name, upload_id, [(1, parts[0].etag)])
+    assert etag and etag.endswith("-1")
+    found = storage.stat(name)
+    assert found is not None and found.content_type == "application/octet-stream"
+    # MinIO checks If-None-Match before it looks the upload up: a repeat is 412, not 404.
+    assert storage.complete_multipart(name, upload_id, [(1, parts[0].etag)]) is None
+    with pytest.raises(UploadGone):
+        storage.list_parts(name, upload_id)
+
+
+def test_unknown_uploads_are_gone(storage: Storage) -> None:
+    name = key()
+    upload_id = storage.create_multipart(name, {"Content-Type": "text/plain"})
+    storage.abort_multipart(name, upload_id)
+    with pytest.raises(UploadGone):
+        storage.complete_multipart(name, upload_id, [(1, "0" * 32)])
+    with pytest.raises(UploadGone):
+        storage.list_parts(name, upload_id)
+    # MinIO answers 204 to aborting an unknown upload id on purpose (so the service lists
+    # parts first to tell "gone" apart).
+    storage.abort_multipart(name, upload_id)
+
+
+def test_complete_never_overwrites(storage: Storage, identity: Identity) -> None:
+    """MinIO honours If-None-Match: * on CompleteMultipartUpload (412 when the key exists)."""
+    name = key()
+    upload_id = storage.create_multipart(name, {"Content-Type": "text/plain"})
+    url = identity.root.get_presigned_url(
+        "PUT", identity.bucket, name, extra_query_params={"partNumber": "1", "uploadId": upload_id}
+    )
+    part = requests.put(url, data=b"part", timeout=10)
+    identity.root.put_object(identity.bucket, name, io.BytesIO(b"first"), 5)
+    assert storage.complete_multipart(name, upload_id, [(1, part.headers["ETag"])]) is None
+    assert identity.root.get_object(identity.bucket, name).read() == b"first"
+    storage.abort_multipart(name, upload_id)
+
+
+def test_a_wrong_part_list_is_bad_request(storage: Storage) -> None:
+    name = key()
+    upload_id = storage.create_multipart(name, {"Content-Type": "text/plain"})
+    with pytest.raises(SignerError) as caught:
+        storage.complete_multipart(name, upload_id, [(1, "0" * 32)])
+    assert caught.value.code is ErrorCode.BAD_REQUEST and "InvalidPart" in caught.value.message
+    storage.abort_multipart(name, upload_id)
+
+
+def test_sse_without_kms_is_storage_denied(storage: Storage) -> None:
+    with pytest.raises(SignerError) as caught:
+        storage.create_multipart(
+            key(), {"Content-Type": "text/plain", "x-amz-server-side-encryption": "AES256"}
+        )
+    assert caught.value.code is ErrorCode.STORAGE_DENIED
+    assert "NotImplemented" in caught.value.message and "KMS" in caught.value.hint
+
+
+def test_the_identity_is_scoped_to_its_bucket(identity: Identity, settings: Settings) -> None:
+    other = "other-" + secrets.token_hex(4)
+    identity.root.make_bucket(other)
+    scoped = Storage.from_settings(settings)
+    scoped.bucket = other
+    for call in (lambda: scoped.create_multipart("a.txt", {}), scoped.check_ready):
+        with pytest.raises(SignerError) as caught:
+            call()
+        assert caught.value.code is ErrorCode.STORAGE_DENIED
+        assert "AccessDenied" in caught.value.message and "policy" in caught.value.hint
+
+
+def test_ready_checks(storage: Storage, settings: Settings, identity: Identity) -> None:
+    storage.check_ready()
+    missing = Storage.from_settings(settings)
+    missing.bucket = "no-such-bucket-" + secrets.token_hex(3)
+    with pytest.raises(SignerError) as caught:
+        missing.check_ready()
+    assert "NoSuchBucket" in caught.value.message or "AccessDenied" in caught.value.message
+
+    wrong = Storage(
+        endpoint=settings.s3_endpoint,
+        bucket=settings.bucket,
+        access_key=settings.access_key,
+        secret_key="not-the-secret",
+        region=settings.region,
+        timeout=5,
+    )
+    with pytest.raises(SignerError) as caught:
+        wrong.check_ready()
+    assert "SignatureDoesNotMatch" in caught.value.message
+    assert "SIGNER_SECRET_KEY" in caught.value.hint
+
+
+def test_unreachable_storage_says_retry(settings: Settings) -> None:
+    dead = Storage(
+        endpoint=f"http://127.0.0.1:{free_port()}",
+        bucket=settings.bucket,
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        region=settings.region,
+        timeout=2,
+    )
+    for call in (lambda: dead.stat("a"), lambda: dead.create_multipart("a", {}), dead.check_ready):
+        with pytest.raises(SignerError) as caught:
+            call()
+        assert caught.value.code is ErrorCode.STORAGE_DENIED
+        assert caught.value.retry_after_seconds == 5
+        assert "X-Amz" not in caught.value.message and settings.secret_key not in str(caught.value)
