@@ -51,3 +51,12 @@ clean:
 .PHONY: bench  ## Benchmarks vs baselines, writes bench/results.json (BENCH_ARGS=--quick for a smoke run)
 bench: install minio
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+.PHONY: up  ## Run MinIO, signer and console proxy (Docker if available, else native); print URLs
+up: install
+	@if ! docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory minio; fi
+	@$(BIN)/minio-stack up
+
+.PHONY: down  ## Stop everything `make up` started (data in .data/ or the Docker volume stays)
+down: install
+	@$(BIN)/minio-stack down

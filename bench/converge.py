@@ -76,8 +76,12 @@ def _in_process(env: dict[str, str], runs: int) -> tuple[list[float], dict[str, 
     steps: dict[str, list[float]] = {}
     for _ in range(runs):
         marks: list[tuple[str, float]] = []
+
+        def mark(step: Any, marks: list[tuple[str, float]] = marks) -> None:
+            marks.append((step.label, time.perf_counter()))
+
         started = time.perf_counter()
-        converge(settings, on_step=lambda s: marks.append((s.label, time.perf_counter())))
+        converge(settings, on_step=mark)
         totals.append(time.perf_counter() - started)
         previous = started
         for label, at in marks:

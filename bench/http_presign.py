@@ -7,31 +7,25 @@ short warm-up and ``rounds`` measured runs. Per run: requests/s, latency percent
 the signer's CPU seconds (so CPU per request) and the generator's CPU; per concurrency the
 signer's peak RSS (the process tree: workers included).
 
-Then, in this process, where a request's time goes: the use-case alone
-(``SignerService.presign_upload``), and the whole Starlette app called as ASGI (routing, auth,
-rate limit, body parsing, thread-pool hop, JSON answer) without HTTP. The gap between the
-app and the signer's CPU per request over HTTP is uvicorn (HTTP parsing, access log, sockets).
+Then ``bench.breakdown`` says, in this process, where a request's CPU goes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from bench import loadgen
+from bench import breakdown, loadgen
 from bench.monitor import PeakRss, usage
-from bench.profiling import Profile, profile_async_calls, profile_calls
 from bench.stack import Identity, SignerProcess
 from bench.stats import summary
 from tests.minio_server import MinioServer
 
-PRESIGN_PATH = "/v1/uploads/presign"
-BODY = {"content_type": "image/png", "size_bytes": 1024, "filename": "bench.png"}
+PRESIGN_PATH = breakdown.PRESIGN_PATH
+BODY = breakdown.BODY
 SANITY_TIMEOUT = 10
 
 
@@ -137,11 +131,31 @@ def _level(
     }
 
 
+def healthz_floor(generator: str, signer: SignerProcess, seconds: float) -> dict[str, Any]:
+    """GET /healthz at concurrency 16 on the same server: what uvicorn + Starlette + the
+    signer's middleware cost with (almost) no work, the ceiling for any route."""
+    job = loadgen.Job(
+        url=signer.url + "/healthz", body="", headers={}, connections=16, duration=seconds
+    )
+    before = usage(signer.pid)
+    result = loadgen.run(generator, job)
+    spent = usage(signer.pid).minus(before)
+    return {
+        "connections": 16,
+        "rps": result.rps,
+        "latency_ms": result.latency_ms,
+        "errors": result.errors,
+        "signer_cpu_us_per_request": spent.cpu_seconds / max(1, result.requests) * 1e6,
+        "generator_cpu_cores": result.generator_cpu_s / result.duration_s,
+    }
+
+
 def run(
     plan: HttpPlan, minio: MinioServer, identity: Identity, workdir: Any, generator: str
 ) -> dict[str, Any]:
     problems: list[str] = []
     configs = []
+    inprocess_env: dict[str, str] | None = None
     for workers in plan.workers:
         with SignerProcess(minio, identity, workdir, workers) as signer:
             found = sanity(signer)
@@ -149,6 +163,7 @@ def run(
             if found:
                 continue
             levels = [_level(generator, signer, c, plan) for c in plan.concurrencies]
+            floor = healthz_floor(generator, signer, plan.seconds / plan.rounds)
             for level in levels:
                 if level["errors"] or level["warmup_errors"]:
                     problems.append(
@@ -156,7 +171,7 @@ def run(
                         f"{level['errors'] + level['warmup_errors']} errors "
                         f"{level['error_detail']}"
                     )
-            configs.append({"workers": workers, "levels": levels, "log": str(signer.log_path)})
+            configs.append({"workers": workers, "levels": levels, "healthz_floor": floor})
             inprocess_env = signer.env
     result: dict[str, Any] = {
         "generator": generator,
@@ -165,110 +180,7 @@ def run(
         "configs": configs,
         "problems": problems,
     }
-    if configs:
-        result["inprocess"] = inprocess(inprocess_env, plan.inprocess_seconds)
+    if inprocess_env is not None:
+        result["breakdown"] = breakdown.run(inprocess_env, plan.inprocess_seconds)
+        result["env_for_profiling"] = inprocess_env
     return result
-
-
-# --- in-process: where a request's time goes -------------------------------------------------
-
-
-def _app_and_service(env: dict[str, str]) -> tuple[Any, Any]:
-    from signer.app import create_app
-    from signer.settings import load
-
-    app = create_app(load(env))
-    return app, app.state.service
-
-
-def asgi_caller(app: Any, token: str) -> Any:
-    """A coroutine function that sends one presign POST straight into the ASGI app."""
-    body = json.dumps(BODY).encode()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": PRESIGN_PATH,
-        "raw_path": PRESIGN_PATH.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"authorization", f"Bearer {token}".encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8080),
-    }
-    status: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-
-    async def call() -> int:
-        status.clear()
-        await app(dict(scope), receive, send)
-        return status[0]
-
-    return call
-
-
-def _time_sync(call: Any, seconds: float) -> float:
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        for _ in range(20):
-            call()
-        count += 20
-    return (time.perf_counter() - started) / count * 1e6
-
-
-async def _time_async(call: Any, seconds: float) -> tuple[float, set[int]]:
-    statuses: set[int] = set()
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        for _ in range(20):
-            statuses.add(await call())
-        count += 20
-    return (time.perf_counter() - started) / count * 1e6, statuses
-
-
-def inprocess(env: dict[str, str], seconds: float) -> dict[str, Any]:
-    """µs per presign: the use-case alone, and the whole app via ASGI (no HTTP, no sockets)."""
-    from signer.models import PresignRequest
-
-    app, service = _app_and_service(env)
-    token = env["SIGNER_API_TOKENS"].split(",")[0]
-    request = PresignRequest.model_validate(BODY)
-    call = asgi_caller(app, token)
-    rounds = 3
-    use_case, whole = [], []
-    statuses: set[int] = set()
-    for _ in range(rounds):
-        use_case.append(_time_sync(lambda: service.presign_upload(request, "bench"), seconds / 6))
-        us, seen = asyncio.run(_time_async(call, seconds / 6))
-        whole.append(us)
-        statuses |= seen
-    return {
-        "use_case_us": summary(use_case),
-        "asgi_app_us": summary(whole),
-        "asgi_statuses": sorted(statuses),
-    }
-
-
-def profile(env: dict[str, str], seconds: float) -> list[Profile]:
-    """pyinstrument: the use-case, and the ASGI app (its thread-pool part shows as a wait)."""
-    from signer.models import PresignRequest
-
-    app, service = _app_and_service(env)
-    token = env["SIGNER_API_TOKENS"].split(",")[0]
-    request = PresignRequest.model_validate(BODY)
-    found = [profile_calls("http-use_case", lambda: service.presign_upload(request, "b"), seconds)]
-    found.append(asyncio.run(profile_async_calls("http-asgi_app", asgi_caller(app, token), seconds)))
-    return found

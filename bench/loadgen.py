@@ -1,4 +1,4 @@
-"""Closed-loop HTTP load: ``connections`` keep-alive connections, each sending the same POST
+"""Closed-loop HTTP load: ``connections`` keep-alive connections, each sending the same request
 again as soon as the answer is in, for ``duration`` seconds.
 
 Two generators, both run as a child process so their CPU is measured the same way
@@ -45,6 +45,7 @@ class Job:
     headers: dict[str, str]
     connections: int
     duration: float
+    method: str = "POST"
 
 
 @dataclass
@@ -96,7 +97,9 @@ def _lua_string(text: str) -> str:
 
 
 def wrk_script(job: Job) -> str:
-    lines = ['wrk.method = "POST"', f"wrk.body = {_lua_string(job.body)}"]
+    lines = [f"wrk.method = {_lua_string(job.method)}"]
+    if job.body:
+        lines.append(f"wrk.body = {_lua_string(job.body)}")
     for name, value in job.headers.items():
         lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
     return "\n".join(lines) + _WRK_DONE.replace("%MARK%", RESULT_MARK)
@@ -127,13 +130,18 @@ def _run_child(command: list[str], stdin: str | None, duration: float) -> tuple[
     )
 
 
+def wrk_seconds(duration: float) -> int:
+    """wrk takes whole seconds only."""
+    return max(1, round(duration))
+
+
 def run_wrk(job: Job) -> LoadResult:
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         script = Path(tmp) / "post.lua"
         script.write_text(wrk_script(job), encoding="utf-8")
         os.chmod(script, 0o600)
         command = [
-            "wrk", "-t1", f"-c{job.connections}", f"-d{job.duration:g}s",
+            "wrk", "-t1", f"-c{job.connections}", f"-d{wrk_seconds(job.duration)}s",
             f"--timeout={READ_TIMEOUT:g}s", "-s", str(script), job.url,
         ]  # fmt: skip
         text, cpu = _run_child(command, None, job.duration)
@@ -167,7 +175,7 @@ def request_bytes(job: Job) -> tuple[str, int, bytes]:
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     body = job.body.encode("utf-8")
     head = [
-        f"POST {parts.path or '/'} HTTP/1.1",
+        f"{job.method} {parts.path or '/'} HTTP/1.1",
         f"Host: {parts.netloc}",
         f"Content-Length: {len(body)}",
         *(f"{name}: {value}" for name, value in job.headers.items()),
@@ -220,7 +228,10 @@ async def _drive(job: Job) -> dict[str, Any]:
     started = time.perf_counter()
     deadline = started + job.duration
     await asyncio.gather(
-        *(_connection(host, port, payload, deadline, latencies, errors) for _ in range(job.connections))
+        *(
+            _connection(host, port, payload, deadline, latencies, errors)
+            for _ in range(job.connections)
+        )
     )
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies)

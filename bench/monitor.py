@@ -1,5 +1,10 @@
 """What a server process (and its worker children) spent: CPU seconds, I/O bytes, peak RSS.
 
+CPU seconds come from ``/proc/PID/task/*/schedstat`` (nanoseconds, live threads) or from the
+kernel's tick counts (10 ms steps, but they keep the time of threads that have exited),
+whichever is larger: the signer spends milliseconds on an upload, and ticks alone would round
+that to zero or ten.
+
 ``rchar``/``wchar`` are Linux's per-process counts of bytes passed through read/write system
 calls: files, pipes and sockets read or written with read()/write(). Sockets used through
 recv()/send() are not in them, so ``socket_bytes`` is only a lower bound on network traffic;
@@ -12,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -34,6 +40,19 @@ class Usage:
         )
 
 
+def _live_threads_cpu(pid: int) -> float:
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+    except OSError:
+        return 0.0
+    return total / 1e9
+
+
 def _tree(pid: int) -> list[psutil.Process]:
     root = psutil.Process(pid)
     try:
@@ -50,7 +69,7 @@ def usage(pid: int) -> Usage:
         try:
             with proc.oneshot():
                 times = proc.cpu_times()
-                cpu += times.user + times.system
+                cpu += max(times.user + times.system, _live_threads_cpu(proc.pid))
                 rss += proc.memory_info().rss
                 io = proc.io_counters()
                 read += getattr(io, "read_chars", io.read_bytes)

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from minio import Minio
-
 from bench.profiling import Profile, profile_calls
 from bench.stats import ratio, summary
+from minio import Minio
 from signer.core.sigv4 import presign_url, scope, signing_key, string_to_sign
 
 ACCESS_KEY = "bench-signer-0001"
@@ -163,9 +162,7 @@ def run(plan: SigningPlan, closed_endpoint: str) -> dict[str, Any]:
         },
         # Per-round ratios: both sides of each ratio were timed seconds apart.
         "ratios": {
-            "minio_py_over_signed_headers": summary(
-                per_round("minio_py", "signer_signed_headers")
-            ),
+            "minio_py_over_signed_headers": summary(per_round("minio_py", "signer_signed_headers")),
             "minio_py_over_host_only": summary(per_round("minio_py", "signer_host_only")),
             "signed_headers_over_hmac": summary(per_round("signer_signed_headers", "hmac_floor")),
             "host_only_over_hmac": summary(per_round("signer_host_only", "hmac_floor")),

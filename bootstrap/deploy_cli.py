@@ -77,15 +77,18 @@ def _report(endpoints: Endpoints, headline: str, as_json: bool) -> None:
 
 def _load(environ: dict[str, str], *, create: bool) -> tuple[StackSettings, dict[str, str]]:
     env_path = stack_mod.env_file_path(environ)
+    example = stack_mod.ROOT / ".env.example"
+    # Check the STACK_* settings before creating anything (the example's, on a first run).
+    source = env_path if env_path.exists() else example
+    stack = stack_mod.load(environ, envfile.read(source) if source.exists() else {})
     if create:
-        result = envfile.init(env_path, stack_mod.ROOT / ".env.example")
+        result = envfile.init(env_path, example)
         if result.created:
             click.echo(
                 f"created {result.path} (mode 0600) with generated {', '.join(result.generated)}",
                 err=True,
             )
-    config = envfile.read(env_path) if env_path.exists() else {}
-    return stack_mod.load(environ, config), config
+    return stack, envfile.read(env_path) if env_path.exists() else {}
 
 
 def _use_docker(mode: str) -> bool:

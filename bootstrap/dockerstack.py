@@ -54,22 +54,23 @@ def down(stack: StackSettings, environ: Mapping[str, str]) -> None:
 
 
 def running(stack: StackSettings, environ: Mapping[str, str]) -> bool:
-    result = subprocess.run(
-        [
-            "docker",
-            "compose",
-            "-f",
-            str(stack.root / COMPOSE_FILE),
-            "--env-file",
-            str(stack.env_file),
-            "ps",
-            "--quiet",
-            "--status",
-            "running",
-        ],
-        cwd=stack.root,
-        env=dict(environ),
-        capture_output=True,
-        text=True,
-    )
+    """Some service of this project is running (so `up` has nothing to start)."""
+    command = [
+        "docker",
+        "compose",
+        "-f",
+        str(stack.root / COMPOSE_FILE),
+        "--env-file",
+        str(stack.env_file),
+        "ps",
+        "--quiet",
+        "--status",
+        "running",
+    ]
+    try:
+        result = subprocess.run(
+            command, cwd=stack.root, env=dict(environ), capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
     return result.returncode == 0 and bool(result.stdout.strip())

@@ -44,7 +44,10 @@ def _get(url: str, timeout: float) -> requests.Response:
 
 
 def probe(endpoint: str, timeout: float = 2.0) -> None:
-    """One pass over live → cluster → S3 API. Returns when ready, raises TemporaryError otherwise."""
+    """One pass over live → cluster → S3 API.
+
+    Returns when ready; raises TemporaryError otherwise.
+    """
     base = endpoint.rstrip("/")
     for path in (LIVE_PATH, CLUSTER_PATH):
         resp = _get(base + path, timeout)

@@ -305,13 +305,32 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def running_pid(paths: Paths) -> int | None:
-    """The supervisor's pid if it is running (a stale pid file is ignored)."""
+def _recorded_pid(paths: Paths) -> int | None:
     try:
-        pid = int(paths.pid.read_text().strip())
+        return int(paths.pid.read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def running_pid(paths: Paths) -> int | None:
+    """The supervisor's pid if it is running (a stale pid file is ignored)."""
+    pid = _recorded_pid(paths)
+    if pid is None:
+        return None
     return pid if _alive(pid) and "bootstrap.localstack" in _command_line(pid) else None
+
+
+def _supervisor_group(pgid: int) -> list[int]:
+    """Live processes of the supervisor's process group that are the supervisor's code."""
+    result = subprocess.run(
+        ["ps", "-A", "-o", "pid=,pgid=,command="], capture_output=True, text=True
+    )
+    found = []
+    for line in result.stdout.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) == 3 and fields[1] == str(pgid) and "bootstrap.localstack" in fields[2]:
+            found.append(int(fields[0]))
+    return found
 
 
 def child_pids(paths: Paths) -> dict[str, int]:
@@ -417,8 +436,15 @@ def stop(stack: StackSettings) -> list[str]:
         if not _wait_gone(pid, STOP_GRACE_SECONDS):
             killed.append("supervisor")
             _killpg(pid, signal.SIGKILL)
+    else:
+        # The manager died without stopping (SIGKILL, OOM): its helper processes, in its
+        # process group, outlive it until their programs exit.
+        recorded = _recorded_pid(paths)
+        for helper in _supervisor_group(recorded) if recorded else []:
+            killed.append("supervisor helper")
+            _killpg_member(helper)
     for name, child in child_pids(paths).items():
-        if _alive(child):
+        if _alive(child) and _ours(child, stack):
             # Outlived the manager (it was killed): each runs in its own process group.
             killed.append(name)
             _killpg(child, signal.SIGTERM)
@@ -428,6 +454,18 @@ def stop(stack: StackSettings) -> list[str]:
     paths.pid.unlink(missing_ok=True)
     paths.pids.unlink(missing_ok=True)
     return killed
+
+
+def _ours(pid: int, stack: StackSettings) -> bool:
+    """Still one of the stack's programs, not an unrelated process that reused a stale pid."""
+    command = _command_line(pid)
+    return str(stack.data_dir) in command or "minio-stack" in command
+
+
+def _killpg_member(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+    _wait_gone(pid, 5)
 
 
 def _killpg(pid: int, sig: int) -> None:

@@ -8,15 +8,17 @@
       "plan": false,               # true with --plan: statuses say what *would* happen
       "exit_code": 0,              # 0 ok, 1 a step failed, 3 timed out waiting for MinIO
       "endpoint": "http://127.0.0.1:9000",
-      "server": "minio",           # "minio" or "s3" (any other S3 server); null if unreached
+      "server": "minio",           # "minio" or "s3" (any other S3 server); null if not reached
       "steps": [
         {
           "step": "bucket",        # ready | bucket | privacy | cors | uploads | identity
           "target": "uploads",     # the bucket, or "server" for server-wide settings
           "status": "created",     # created | changed | unchanged | failed | skipped
-          "detail": "created bucket uploads",
+          "detail": "create bucket uploads",
           "hint": null,            # how to fix it, when status is failed
-          "changes": [{"kind": "create", "what": "bucket uploads", "from": null, "to": "uploads"}],
+          "changes": [             # made (or, with --plan, to make); kind: create|update|delete
+            {"kind": "create", "what": "bucket uploads", "from": null, "to": null}
+          ],
           "observed": {"exists": true},  # what was read back (never a secret)
           "verified": true         # real behaviour checked (never in plan mode)
         }

@@ -97,7 +97,7 @@ def explain(exc: BaseException, *, who: str = "root") -> StackError:
         return PermanentError(f"the server refused {who}'s credentials ({code})")
     if code == "AccessDenied":
         return PermanentError(
-            f"access denied to {who}",
+            f"the server denied the {who} user access",
             hint="MINIO_ROOT_USER must be the root user (or hold consoleAdmin rights)",
         )
     if is_temporary(exc):
@@ -120,10 +120,6 @@ class _Retrying:
     def __init__(self, target: Any, budget: float) -> None:
         self._target = target
         self._budget = budget
-
-    @property
-    def unwrapped(self) -> Any:
-        return self._target
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target, name)

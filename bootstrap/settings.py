@@ -7,7 +7,8 @@ to fix it, before anything talks to the server.
 
 Environment (defaults in brackets):
     MINIO_ENDPOINT [http://127.0.0.1:9000]  MinIO API URL bootstrap talks to
-    MINIO_REGION [us-east-1]                region every request is signed for
+    MINIO_REGION [us-east-1]                region requests are signed for (MinIO reads the same
+                                            variable as its own region, so one value serves both)
     MINIO_ROOT_USER, MINIO_ROOT_PASSWORD    root credentials (or *_FILE)
     MINIO_BUCKET                            the bucket to ensure (required without --config)
     CORS_ALLOWED_ORIGINS []                 comma-separated browser origins, scheme://host[:port]

@@ -87,8 +87,14 @@ def serve(check: bool) -> None:
     click.echo(f"signer: {summary}", err=True)
     if check:
         sys.exit(int(ExitCode.OK))
-    import uvicorn
+    import copy
 
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    # The signer's own log lines (start-up summary, storage refusals) go where uvicorn's do.
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["signer"] = {"handlers": ["default"], "level": "INFO"}
     common = {
         "host": settings.listen_host,
         "port": settings.listen_port,
@@ -97,6 +103,7 @@ def serve(check: bool) -> None:
         # Behind a load balancer the client address comes from X-Forwarded-For; trust it
         # only from the proxy's own network (set FORWARDED_ALLOW_IPS to widen).
         "proxy_headers": True,
+        "log_config": log_config,
     }
     if settings.workers == 1:
         from signer.app import create_app

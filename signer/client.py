@@ -289,6 +289,12 @@ def _upload_single(client: SignerClient, path: Path, intent: dict[str, Any], bar
             f"the upload to storage failed ({type(exc).__name__})",
             hint="check that SIGNER_PUBLIC_ENDPOINT is reachable from here",
         ) from None
+    if answer.status_code == 501:
+        raise TransferError(
+            f"{_storage_refusal(answer)} to the upload of {path.name}",
+            hint="storage cannot do the server-side encryption this profile requires "
+            "(MinIO needs a KMS for it); ask the operator, or use another profile",
+        )
     if answer.status_code != 200:
         raise TransferError(
             f"{_storage_refusal(answer)} to the upload of {path.name}",

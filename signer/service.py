@@ -5,7 +5,9 @@ Each one is core policy (``signer.core``) plus, where the use-case needs it, one
 calls. Nothing is kept in memory between requests: what an upload may be travels in its
 signed intent token, and what must be remembered (that an intent was completed or aborted)
 is written to storage as ``.minio-stack/intents/<jti>`` with ``If-None-Match: *``, so any
-replica, or a restarted one, answers the same.
+replica, or a restarted one, answers the same. Each upload also stores its intent id as
+``x-amz-meta-intent`` (a signed header, or a POST field), so complete only ever judges (and
+deletes) an object that the same intent uploaded, never another one at the same key.
 
 Every URL handed to a client is signed for SIGNER_PUBLIC_ENDPOINT (SigV4 signs the Host).
 """
@@ -220,6 +222,11 @@ class SignerService:
             hint=f"the signer presigns downloads of keys starting with: {shown}",
         )
 
+    def _intent_profile(self, claims: Mapping[str, Any]) -> Profile:
+        # The policy may have changed since the intent was issued; the intent stays valid.
+        profiles = self.settings.policy.profiles
+        return profiles.get(claims.get("profile", "")) or self.settings.policy.profile(None)
+
     def _used(self, claims: Mapping[str, Any]) -> None:
         state = self.storage.intent_state(claims["jti"])
         if state is not None:
@@ -370,7 +377,7 @@ class SignerService:
                 "part_numbers lists a part twice",
                 hint="ask for each part number once",
             )
-        profile = self.settings.policy.profile(claims["profile"])
+        profile = self._intent_profile(claims)
         now = self._now()
         ttl = clamp_ttl(None, default=profile.put_ttl, ceiling=profile.ttl_max)
         parts = [self._part_url(claims, n, now, ttl) for n in req.part_numbers]
@@ -454,7 +461,7 @@ class SignerService:
                 "this upload intent was already completed",
                 hint="an intent token is single-use; request a new upload intent",
             )
-        profile = self.settings.policy.profile(claims["profile"])
+        profile = self._intent_profile(claims)
         return CompleteResponse(
             object_key=key,
             size_bytes=stored.size,

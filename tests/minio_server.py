@@ -15,10 +15,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from minio import Minio, MinioAdmin
 from minio.credentials import StaticProvider
 
 from bootstrap.health import wait_ready
+from minio import Minio, MinioAdmin
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIO_BINARY = Path(os.environ.get("MINIO_BINARY", ROOT / ".cache" / "bin" / "minio"))
@@ -129,4 +129,8 @@ class MinioServer:
         )
 
     def admin(self) -> MinioAdmin:
-        return MinioAdmin(self.host, StaticProvider(self.access_key, self.secret_key), secure=False)
+        return MinioAdmin(
+            endpoint=self.host,
+            credentials=StaticProvider(self.access_key, self.secret_key),
+            secure=False,
+        )

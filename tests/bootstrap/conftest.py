@@ -17,10 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import urllib3
-from minio.credentials import StaticProvider
 
 from bootstrap import settings as settings_mod
-from minio import MinioAdmin
 from tests.minio_server import MinioServer
 
 APP_ORIGIN = "https://app.example.com"
@@ -76,14 +74,6 @@ def process_env(env: dict[str, str]) -> dict[str, str]:
 
 def settings_for(server: MinioServer, **overrides: str | None) -> settings_mod.Settings:
     return settings_mod.load(env_for(server, **overrides))
-
-
-def admin_for(server: MinioServer) -> MinioAdmin:
-    return MinioAdmin(
-        endpoint=server.host,
-        credentials=StaticProvider(server.access_key, server.secret_key),
-        secure=False,
-    )
 
 
 def run_cli(

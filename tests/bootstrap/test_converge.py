@@ -31,7 +31,6 @@ from tests.bootstrap.conftest import (
     SIGNER_KEY,
     SIGNER_SECRET,
     CountingPool,
-    admin_for,
     env_for,
     process_env,
     run_cli,
@@ -45,7 +44,7 @@ def statuses(doc: dict) -> dict[str, str]:
 
 def snapshot(server) -> dict:
     """Everything bootstrap manages, as the server reports it."""
-    admin = admin_for(server)
+    admin = server.admin()
     client = server.client()
     buckets = sorted(b.name for b in client.list_buckets())
     policies = {}
@@ -114,7 +113,7 @@ def test_declared_behaviour_holds(module_minio):
     assert preflight(APP_ORIGIN) == APP_ORIGIN
     assert preflight(OTHER_ORIGIN) is None
     # Stale uploads: the expiry reads back as configured.
-    values = minio_api.read(admin_for(module_minio))
+    values = minio_api.read(module_minio.admin())
     assert values[minio_api.STALE_UPLOADS_EXPIRY].effective in ("2h", "2h0m0s")
     # Signer identity: can put/get in its bucket, cannot list buckets or change policies.
     signer = Minio(module_minio.host, SIGNER_KEY, SIGNER_SECRET, secure=False, region="us-east-1")
@@ -128,7 +127,7 @@ def test_declared_behaviour_holds(module_minio):
 
 
 def test_plan_on_fresh_server_lists_changes_and_creates_nothing(fresh_minio):
-    before = admin_for(fresh_minio).config_get("api")
+    before = fresh_minio.admin().config_get("api")
     result = run_cli(["bootstrap", "--plan", "--json"], env_for(fresh_minio))
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
@@ -144,8 +143,8 @@ def test_plan_on_fresh_server_lists_changes_and_creates_nothing(fresh_minio):
         "user signer-uploads",
     } <= changes
     assert fresh_minio.client().list_buckets() == []
-    assert admin_for(fresh_minio).config_get("api") == before
-    assert json.loads(admin_for(fresh_minio).user_list() or "{}") == {}
+    assert fresh_minio.admin().config_get("api") == before
+    assert json.loads(fresh_minio.admin().user_list() or "{}") == {}
     text = run_cli(["bootstrap", "--plan"], env_for(fresh_minio))
     assert "plan, nothing written" in text.stdout and "would create" in text.stdout
 
@@ -200,12 +199,12 @@ buckets:
     first = run_cli(["bootstrap", "--json", "--config", str(config)], env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert sorted(b.name for b in fresh_minio.client().list_buckets()) == ["avatars", "uploads"]
-    info = json.loads(admin_for(fresh_minio).user_info(SIGNER_KEY))
+    info = json.loads(fresh_minio.admin().user_info(SIGNER_KEY))
     assert set(info["policyName"].split(",")) == {
         "minio-stack-signer-uploads",
         "minio-stack-signer-avatars",
     }
-    api = minio_api.read(admin_for(fresh_minio))[minio_api.CORS_ALLOW_ORIGIN]
+    api = minio_api.read(fresh_minio.admin())[minio_api.CORS_ALLOW_ORIGIN]
     assert api.effective == f"http://localhost:3000,{APP_ORIGIN}"  # MinIO's setting is server-wide
     second = json.loads(run_cli(["bootstrap", "--json", "--config", str(config)], env).stdout)
     assert set(statuses(second).values()) == {"unchanged"}

@@ -12,7 +12,7 @@ from bootstrap.minio_api import ApiConfig, ApiValue
 from bootstrap.report import Status
 from bootstrap.s3 import Clients
 from bootstrap.step import Kind
-from tests.bootstrap.conftest import APP_ORIGIN, OTHER_ORIGIN, admin_for, settings_for
+from tests.bootstrap.conftest import APP_ORIGIN, OTHER_ORIGIN, settings_for
 
 CORS = minio_api.CORS_ALLOW_ORIGIN
 
@@ -129,7 +129,7 @@ def test_minio_cors_applied_live_and_verified(module_minio, origins, echoed, ref
     )
     assert report.status in (Status.CHANGED, Status.UNCHANGED), report
     assert report.verified
-    stored = minio_api.read(admin_for(module_minio))[CORS]
+    stored = minio_api.read(module_minio.admin())[CORS]
     assert stored.effective == cors.setting_value(origins)
     for origin in echoed:
         assert preflight(module_minio, origin) == origin
@@ -147,7 +147,7 @@ def test_environment_override_reported_and_conflict_fails_with_nothing_written(m
         step.observed["source"] == "env" and step.observed["env"] == "MINIO_API_CORS_ALLOW_ORIGIN"
     )
 
-    before = admin_for(server).config_get("api")
+    before = server.admin().config_get("api")
     conflict = run(
         settings_for(server, MINIO_BUCKET="second", CORS_ALLOWED_ORIGINS="https://other.example")
     )
@@ -157,4 +157,4 @@ def test_environment_override_reported_and_conflict_fails_with_nothing_written(m
     assert "MINIO_API_CORS_ALLOW_ORIGIN" in failed.detail and "unset" in failed.hint
     assert all(s.status is not Status.CREATED for s in conflict.steps)
     assert not server.client().bucket_exists("second")  # planning failed: nothing applied
-    assert admin_for(server).config_get("api") == before
+    assert server.admin().config_get("api") == before

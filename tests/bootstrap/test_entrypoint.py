@@ -41,6 +41,14 @@ def test_endpoint_derived_from_address(command, endpoint):
     assert endpoint_for(address_of(command)) == endpoint
 
 
+def test_minio_endpoint_overrides_the_derived_one():
+    environ = env_for(None, MINIO_ROOT_USER="root-user", MINIO_ROOT_PASSWORD="root-password-1")
+    derived = endpoint_for(address_of(["minio", "server", "--address", ":9100", "/d"]))
+    assert load(environ, default_endpoint=derived).endpoint == "http://127.0.0.1:9100"
+    explicit = {**environ, "MINIO_ENDPOINT": "http://minio.internal:9000"}
+    assert load(explicit, default_endpoint=derived).endpoint == "http://minio.internal:9000"
+
+
 def test_bad_address():
     with pytest.raises(ConfigError, match="--address"):
         endpoint_for("nonsense")

@@ -15,7 +15,7 @@ from bootstrap.s3 import Clients
 from bootstrap.settings import Credentials
 from bootstrap.step import Kind
 from minio import Minio
-from tests.bootstrap.conftest import CountingPool, admin_for, settings_for
+from tests.bootstrap.conftest import CountingPool, settings_for
 
 SIGNER = Credentials("signer-x", "signer-secret-x1")
 
@@ -131,7 +131,7 @@ def test_signer_identity_created_verified_then_unchanged(minio):
     assert first.observed["cannot"] == [
         "list-other-buckets", "read-other-bucket", "change-bucket-policy", "change-iam-policies",
     ]  # fmt: skip
-    info = json.loads(admin_for(minio).user_info("signer-a"))
+    info = json.loads(minio.admin().user_info("signer-a"))
     assert info["status"] == "enabled" and info["policyName"] == "minio-stack-signer-identity-a"
 
     # Checked again here, independently of verify(): the signer acts as the signer.
@@ -169,7 +169,7 @@ def test_secret_rewritten_only_when_it_differs(minio):
 def test_extra_policies_detached_and_disabled_user_enabled(minio):
     d = desired("identity-c", Credentials("signer-c", "signer-c-secret"))
     converge_identity(minio, d)
-    admin = admin_for(minio)
+    admin = minio.admin()
     admin.attach_policy(["readwrite"], user="signer-c")
     admin.user_disable("signer-c")
     _, report = converge_identity(minio, d)

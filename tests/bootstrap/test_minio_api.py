@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bootstrap import minio_api
 from bootstrap.minio_api import ApiConfig, ApiValue, parse
-from tests.bootstrap.conftest import admin_for
 
 # Shaped like the real answer of the pinned MinIO (see test_read_from_real_server).
 PLAIN = (
@@ -45,13 +44,13 @@ def test_env_name():
 
 
 def test_read_from_real_server(minio):
-    values = minio_api.read(admin_for(minio))
+    values = minio_api.read(minio.admin())
     assert set(values) == set(minio_api.MANAGED)
     assert values["stale_uploads_expiry"].effective  # the session server keeps its defaults
 
 
 def test_write_sets_every_managed_key_in_one_call(fresh_minio):
-    admin = admin_for(fresh_minio)
+    admin = fresh_minio.admin()
     ApiConfig({"cors_allow_origin": "https://x.example", "stale_uploads_expiry": "3h"}).write(admin)
     values = minio_api.read(admin)
     assert values["cors_allow_origin"].effective == "https://x.example"

@@ -14,7 +14,7 @@ from bootstrap.minio_api import ApiConfig, ApiValue
 from bootstrap.report import Status
 from bootstrap.s3 import Clients
 from bootstrap.step import Kind
-from tests.bootstrap.conftest import admin_for, settings_for
+from tests.bootstrap.conftest import settings_for
 
 EXPIRY = minio_api.STALE_UPLOADS_EXPIRY
 
@@ -93,6 +93,6 @@ def test_minio_expiry_written_and_read_back(fresh_minio):
     (report,) = converge([step], clients, plan=False)
     assert report.status is Status.CHANGED and report.verified
     assert report.observed["seconds"] == 5400
-    assert minio_api.read(admin_for(fresh_minio))[EXPIRY].effective in ("1h30m", "1h30m0s")
+    assert minio_api.read(fresh_minio.admin())[EXPIRY].effective in ("1h30m", "1h30m0s")
     (again,) = converge([step], clients, plan=False)
     assert again.status is Status.UNCHANGED

@@ -159,7 +159,7 @@ def test_compose_waits_for_a_healthy_minio_and_keeps_data_in_a_volume() -> None:
             assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
     assert services["minio"]["volumes"] == ["minio-data:/data"]
     assert "minio-data" in load_yaml("docker-compose.yaml")["volumes"]
-    assert services["minio"]["env_file"] == ".env"
+    assert services["minio"]["env_file"] == "${STACK_ENV_FILE:-.env}"
     # The signer gets what it needs, not the root password.
     assert not any(key.startswith("MINIO_ROOT") for key in services["signer"]["environment"])
 

@@ -1,8 +1,8 @@
 """Signer fixtures: a bucket and the signer's bucket-scoped identity on the session MinIO, the
 settings built from a real environment mapping, and one real uvicorn server for the session.
 
-The identity gets exactly the permissions bootstrap grants the signer; tests that need to
-misbehave (plant an oversized object, read behind the signer's back) use the root client.
+The identity holds exactly the policy bootstrap grants the signer (bootstrap.identity); tests
+that need to misbehave (plant an oversized object, read behind the signer's back) use root.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import requests
 import uvicorn
 from minio.credentials import StaticProvider
 
+from bootstrap.identity import policy_document
 from minio import Minio, MinioAdmin
 from signer.app import create_app
 from signer.settings import Settings, load
@@ -59,31 +60,6 @@ profiles:
 """
 
 
-def signer_policy(bucket: str) -> dict[str, Any]:
-    """The signer's permissions, as bootstrap grants them: objects and uploads in one bucket."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "s3:PutObject",
-                    "s3:GetObject",
-                    "s3:DeleteObject",
-                    "s3:AbortMultipartUpload",
-                    "s3:ListMultipartUploadParts",
-                ],
-                "Resource": [f"arn:aws:s3:::{bucket}/*"],
-            },
-            {
-                "Effect": "Allow",
-                "Action": ["s3:ListBucketMultipartUploads", "s3:ListBucket"],
-                "Resource": [f"arn:aws:s3:::{bucket}"],
-            },
-        ],
-    }
-
-
 @dataclass(frozen=True)
 class Identity:
     minio: MinioServer
@@ -106,7 +82,7 @@ def make_identity(minio: MinioServer, bucket: str) -> Identity:
         credentials=StaticProvider(minio.access_key, minio.secret_key),
         secure=False,
     )
-    admin.policy_add(f"signer-{bucket}", policy=signer_policy(bucket))
+    admin.policy_add(f"signer-{bucket}", policy=policy_document(bucket))
     admin.user_add(access_key, secret_key)
     admin.attach_policy([f"signer-{bucket}"], user=access_key)
     return Identity(minio, bucket, access_key, secret_key)

@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 import jsonschema
 import pytest
 import requests
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
@@ -193,6 +196,19 @@ def test_a_token_from_another_signer_key_is_signature_invalid(
     )
 
 
+def test_parts_are_only_for_multipart_intents(api: Api) -> None:
+    intent = api.ok(PRESIGN, VALID)
+    answer = api.post(
+        "/v1/uploads/parts", {"intent_token": intent["intent_token"], "part_numbers": [1]}
+    )
+    assert "not a multipart" in assert_error(answer, 400, "bad_request")["message"]
+    answer = api.post(
+        "/v1/uploads/complete",
+        {"intent_token": intent["intent_token"], "parts": [{"part_number": 1, "etag": "x"}]},
+    )
+    assert_error(answer, 400, "bad_request")
+
+
 # --- not_found, conflict (more in test_uploads.py) -------------------------------------------
 
 
@@ -272,6 +288,36 @@ def test_readyz_is_503_when_the_keys_are_wrong(identity: Identity, policy_file) 
 def test_healthz_and_readyz(api: Api, identity: Identity) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     assert api.get("/readyz").json() == {"status": "ready", "bucket": identity.bucket}
+
+
+def test_replicas_behave_as_one(api: Api, settings: Settings) -> None:
+    """No session state: an intent from one replica completes on another, and the used
+    intent is refused by the first (the record lives in storage)."""
+    intent = api.ok(PRESIGN, {**VALID, "size_bytes": 4})
+    upload = intent["upload"]
+    assert (
+        requests.put(upload["url"], data=b"same", headers=upload["headers"], timeout=10).status_code
+        == 200
+    )
+    with TestClient(create_app(settings)) as other:
+        answer = other.post(
+            "/v1/uploads/complete",
+            json={"intent_token": intent["intent_token"]},
+            headers={"Authorization": f"Bearer {OTHER_API_TOKEN}"},
+        )
+    assert answer.status_code == 200 and answer.json()["size_bytes"] == 4
+    assert_error(
+        api.post("/v1/uploads/complete", {"intent_token": intent["intent_token"]}), 409, "conflict"
+    )
+
+
+def test_the_demo_page_is_served_only_when_asked(identity: Identity, policy_file) -> None:
+    env = environment(identity, policy_file, SIGNER_LISTEN="127.0.0.1:8080")
+    with TestClient(create_app(load(env))) as off:
+        assert_error(off.get("/demo"), 404, "not_found")  # type: ignore[arg-type]
+    with TestClient(create_app(load({**env, "SIGNER_DEMO": "true"}))) as on:
+        page = on.get("/demo")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
 
 
 # --- rate_limited ---------------------------------------------------------------------------
@@ -371,3 +417,85 @@ def test_real_answers_match_the_published_schemas(openapi: dict, api: Api) -> No
         _validator(openapi, "ErrorBody").validate({"code": "teapot", "message": "x"})
     with pytest.raises(jsonschema.ValidationError):
         _validator(openapi, "PresignRequest").validate({**VALID, "mulitpart": "off"})
+
+
+# --- no client input is a 500 ---------------------------------------------------------------
+
+TEXT = st.text(st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
+    [
+        "..",
+        "../x",
+        "a/b",
+        ".",
+        "",
+        " ",
+        "\x00",
+        "text/plain",
+        "TEXT/PLAIN; charset=x",
+        "%2e%2e",
+        "default",
+        "listing",
+        "uploads/../x",
+        ".minio-stack/intents/x",
+        "uploads/a.txt",
+    ]
+)
+JSONISH = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | TEXT
+    | st.lists(st.integers(-5, 10**6), max_size=5)
+)
+
+
+@settings_(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    route=st.sampled_from(
+        [
+            "/v1/uploads/presign",
+            "/v1/uploads/presign-post",
+            "/v1/downloads/presign",
+            "/v1/uploads/parts",
+        ]
+    ),
+    body=st.dictionaries(
+        st.sampled_from(
+            [
+                "content_type",
+                "size_bytes",
+                "filename",
+                "profile",
+                "key_base",
+                "ext",
+                "multipart",
+                "checksum_sha256",
+                "object_key",
+                "ttl_seconds",
+                "disposition",
+                "response_content_type",
+                "intent_token",
+                "part_numbers",
+                "extra",
+            ]
+        ),
+        JSONISH,
+    ),
+)
+def test_no_client_input_is_a_server_error(fuzz_client: TestClient, route: str, body: dict) -> None:
+    if body.get("multipart") == "force" or (
+        isinstance(body.get("size_bytes"), int) and body["size_bytes"] > 15 * 1024 * 1024
+    ):
+        body["multipart"] = "off"  # keep the fuzzing from creating multipart uploads
+    answer = fuzz_client.post(route, content=json.dumps(body))
+    assert answer.status_code < 500, answer.text
+    if answer.status_code != 200:
+        assert_error(answer, answer.status_code, answer.json()["code"])  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=True) as client:
+        client.headers["Authorization"] = f"Bearer {API_TOKEN}"
+        yield client

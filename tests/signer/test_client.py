@@ -1,0 +1,124 @@
+"""The HTTP client: uploads straight to storage, re-signs expired part URLs, clear errors."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from bootstrap.errors import ExitCode, StackError
+from signer.client import (
+    ApiError,
+    SignerClient,
+    TransferError,
+    _upload_parts,
+    download_file,
+    upload_file,
+)
+from signer.core.sigv4 import presign_url
+from signer.settings import ClientSettings, Settings
+from tests.minio_server import free_port
+from tests.signer.conftest import API_TOKEN, RunningSigner
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def client(signer: RunningSigner) -> SignerClient:
+    return SignerClient(ClientSettings(signer.url, API_TOKEN))
+
+
+def test_upload_and_download_a_small_file(client: SignerClient, tmp_path: Path) -> None:
+    source = tmp_path / "notes.txt"
+    source.write_bytes(b"line\n" * 100)
+    result = upload_file(client, source)
+    assert result["strategy"] == "single" and result["size_bytes"] == 500
+    assert result["content_type"] == "text/plain"
+    target = tmp_path / "copy.txt"
+    written = download_file(client, result["object_key"], target)
+    assert written["size_bytes"] == 500 and target.read_bytes() == source.read_bytes()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".copy")] == []
+
+
+def test_an_expired_part_url_is_signed_again(
+    client: SignerClient, settings: Settings, tmp_path: Path, monkeypatch
+) -> None:
+    source = tmp_path / "two-parts.bin"
+    source.write_bytes(os.urandom(5 * MiB + 10))
+    intent = client.presign(
+        content_type="application/octet-stream", size_bytes=source.stat().st_size, multipart="force"
+    )
+    first = intent["upload"]["parts"][0]
+    # Replace part 1's URL by the same request signed two hours ago: storage refuses it.
+    query = parse_qs(urlsplit(first["url"]).query)
+    first["url"] = presign_url(
+        method="PUT",
+        endpoint=settings.public_endpoint,
+        bucket=settings.bucket,
+        key=intent["object_key"],
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        region=settings.region,
+        expires=900,
+        now=datetime.now(UTC) - timedelta(hours=2),
+        headers=first["headers"],
+        query={"partNumber": "1", "uploadId": query["uploadId"][0]},
+    )
+    asked: list[list[int]] = []
+    real_parts = client.parts
+
+    def counting(token: str, numbers: list[int]):
+        asked.append(numbers)
+        return real_parts(token, numbers)
+
+    monkeypatch.setattr(client, "parts", counting)
+
+    class Bar:
+        n = 0
+
+        def update(self, count: int) -> None:
+            self.n += count
+
+    bar = Bar()
+    parts = _upload_parts(client, source, intent, bar, concurrency=2)  # type: ignore[arg-type]
+    assert asked == [[1]]  # only the refused part was signed again
+    assert bar.n == source.stat().st_size  # the refused attempt was taken back
+    done = client.complete(intent["intent_token"], parts)
+    assert done["size_bytes"] == source.stat().st_size
+
+
+def test_signer_errors_keep_their_code_and_exit_code(signer: RunningSigner, tmp_path: Path) -> None:
+    source = tmp_path / "a.txt"
+    source.write_text("x")
+    bad = SignerClient(ClientSettings(signer.url, "not-a-valid-token-at-all"))
+    with pytest.raises(ApiError) as caught:
+        upload_file(bad, source)
+    assert caught.value.code == "unauthorized" and caught.value.status == 401
+    assert caught.value.exit_code is ExitCode.CONFIG
+    assert "SIGNER_API_TOKENS" in caught.value.one_line()
+
+    good = SignerClient(ClientSettings(signer.url, API_TOKEN))
+    with pytest.raises(ApiError) as caught:
+        download_file(good, "uploads/2000/01/none.txt", tmp_path / "none.txt")
+    assert caught.value.code == "not_found" and caught.value.exit_code is ExitCode.FAILED
+    assert not (tmp_path / "none.txt").exists()
+
+
+def test_an_unreachable_signer_is_one_clear_error(tmp_path: Path) -> None:
+    source = tmp_path / "a.txt"
+    source.write_text("x")
+    client = SignerClient(ClientSettings(f"http://127.0.0.1:{free_port()}", API_TOKEN))
+    with pytest.raises(StackError) as caught:
+        upload_file(client, source)
+    assert "cannot reach the signer" in caught.value.message
+
+
+def test_storage_without_kms_is_explained(client: SignerClient, tmp_path: Path) -> None:
+    source = tmp_path / "secret.txt"
+    source.write_text("classified")
+    with pytest.raises(TransferError) as caught:
+        upload_file(client, source, profile="sse", multipart="off")
+    assert "501 NotImplemented" in caught.value.message and "KMS" in caught.value.hint
