@@ -118,17 +118,61 @@ def run(plan: BootstrapPlan, minio: MinioServer, signer: Identity, workdir: Path
         if changed:
             problems.append(f"a no-op re-run changed something: {', '.join(changed)} {err}")
             break
-    startup = [_startup_seconds(env) for _ in range(max(1, plan.noop_runs // 2))]
-    in_process, per_step = _in_process(env, plan.noop_runs)
-    return {
+    result: dict[str, Any] = {
         "fresh_cli_s": summary(fresh),
-        "noop_cli_s": summary(noop),
-        "cli_startup_s": summary(startup),
-        "noop_in_process_s": summary(in_process),
-        "noop_in_process_step_s": {label: summary(v) for label, v in per_step.items()},
         "fresh_report_steps": [
             {"step": s["step"], "target": s["target"], "status": s["status"]}
             for s in report.get("steps", [])
         ],
         "problems": problems,
     }
+    if noop:
+        startup = [_startup_seconds(env) for _ in range(max(1, plan.noop_runs // 2))]
+        in_process, per_step = _in_process(env, plan.noop_runs)
+        result.update(
+            noop_cli_s=summary(noop),
+            cli_startup_s=summary(startup),
+            noop_in_process_s=summary(in_process),
+            noop_in_process_step_s={label: summary(v) for label, v in per_step.items()},
+        )
+    return result
+
+
+def profile(minio: MinioServer, signer: Identity, seconds: float) -> list[Any]:
+    """pyinstrument of in-process no-op runs, and the CLI's slowest imports."""
+    from bench.profiling import profile_calls
+    from bootstrap.converge import run as converge
+    from bootstrap.settings import load
+
+    settings = load(bootstrap_env(minio, signer))
+    return [profile_calls("bootstrap-noop", lambda: converge(settings), seconds, batch=1)]
+
+
+def slowest_imports(top: int = 8) -> list[dict[str, Any]]:
+    """``python -X importtime`` of the CLI's module: import time by top-level package."""
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import bootstrap.main"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    by_package: dict[str, int] = {}
+    for line in done.stderr.splitlines():
+        fields = line.split("|")
+        if not line.startswith("import time:") or len(fields) != 3 or "cumulative" in line:
+            continue
+        try:
+            self_us = int(fields[0].split(":")[1])
+        except ValueError:
+            continue
+        package = fields[2].strip().split(".")[0]
+        by_package[package] = by_package.get(package, 0) + self_us
+    total = sum(by_package.values())
+    ranked = sorted(by_package.items(), key=lambda item: item[1], reverse=True)[:top]
+    return [{"package": "(all)", "ms": total / 1000}] + [
+        {"package": name, "ms": us / 1000} for name, us in ranked
+    ]

@@ -276,3 +276,27 @@ def _summarise(rows: dict[int, dict[str, list[dict[str, float]]]]) -> dict[str, 
                 continue
         growth["size_big_over_small"] = ordered[0] / ordered[-1]
     return {"sizes": sizes, "growth": growth}
+
+
+def profile(
+    minio: MinioServer, identity: Identity, workdir: Path, size: int, seconds: float
+) -> list[Any]:
+    """pyinstrument of this process uploading through the signer (the client's side)."""
+    from bench.profiling import Profile, profile_calls
+    from signer.client import SignerClient
+    from signer.settings import ClientSettings
+
+    path = workdir / "profile-upload.pdf"
+    make_file(path, size)
+    found: list[Profile] = []
+    try:
+        with SignerProcess(minio, identity, workdir, 1) as signer:
+            client = SignerClient(ClientSettings(signer.url, signer.token))
+            found.append(
+                profile_calls(
+                    "datapath-signer_client", lambda: _upload_signer(client, path), seconds, batch=1
+                )
+            )
+    finally:
+        path.unlink(missing_ok=True)
+    return found

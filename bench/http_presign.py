@@ -37,6 +37,7 @@ class HttpPlan:
     warmup: float
     workers: tuple[int, ...]
     inprocess_seconds: float
+    floor_seconds: float
 
 
 def default_workers() -> int:
@@ -135,7 +136,12 @@ def healthz_floor(generator: str, signer: SignerProcess, seconds: float) -> dict
     """GET /healthz at concurrency 16 on the same server: what uvicorn + Starlette + the
     signer's middleware cost with (almost) no work, the ceiling for any route."""
     job = loadgen.Job(
-        url=signer.url + "/healthz", body="", headers={}, connections=16, duration=seconds
+        url=signer.url + "/healthz",
+        body="",
+        headers={},
+        connections=16,
+        duration=seconds,
+        method="GET",
     )
     before = usage(signer.pid)
     result = loadgen.run(generator, job)
@@ -152,7 +158,8 @@ def healthz_floor(generator: str, signer: SignerProcess, seconds: float) -> dict
 
 def run(
     plan: HttpPlan, minio: MinioServer, identity: Identity, workdir: Any, generator: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """(results, a signer environment for in-process profiling: secrets, never printed)."""
     problems: list[str] = []
     configs = []
     inprocess_env: dict[str, str] | None = None
@@ -163,7 +170,9 @@ def run(
             if found:
                 continue
             levels = [_level(generator, signer, c, plan) for c in plan.concurrencies]
-            floor = healthz_floor(generator, signer, plan.seconds / plan.rounds)
+            floor = healthz_floor(generator, signer, plan.floor_seconds)
+            if floor["errors"]:
+                problems.append(f"{workers} worker(s), GET /healthz: {floor['errors']} errors")
             for level in levels:
                 if level["errors"] or level["warmup_errors"]:
                     problems.append(
@@ -182,5 +191,4 @@ def run(
     }
     if inprocess_env is not None:
         result["breakdown"] = breakdown.run(inprocess_env, plan.inprocess_seconds)
-        result["env_for_profiling"] = inprocess_env
-    return result
+    return result, inprocess_env

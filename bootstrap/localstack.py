@@ -296,13 +296,15 @@ def _command_line(pid: int) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Running: it exists and is not a zombie (an orphan's zombie waits for init to reap it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    state = subprocess.run(["ps", "-p", str(pid), "-o", "stat="], capture_output=True, text=True)
+    return not state.stdout.strip().startswith("Z")
 
 
 def _recorded_pid(paths: Paths) -> int | None:
@@ -440,9 +442,11 @@ def stop(stack: StackSettings) -> list[str]:
         # The manager died without stopping (SIGKILL, OOM): its helper processes, in its
         # process group, outlive it until their programs exit.
         recorded = _recorded_pid(paths)
-        for helper in _supervisor_group(recorded) if recorded else []:
-            killed.append("supervisor helper")
-            _killpg_member(helper)
+        helpers = _supervisor_group(recorded) if recorded else []
+        if helpers:
+            killed.append("supervisor helpers")
+        for helper in helpers:
+            _kill_now(helper)
     for name, child in child_pids(paths).items():
         if _alive(child) and _ours(child, stack):
             # Outlived the manager (it was killed): each runs in its own process group.
@@ -462,7 +466,7 @@ def _ours(pid: int, stack: StackSettings) -> bool:
     return str(stack.data_dir) in command or "minio-stack" in command
 
 
-def _killpg_member(pid: int) -> None:
+def _kill_now(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
     _wait_gone(pid, 5)

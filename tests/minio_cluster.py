@@ -21,7 +21,9 @@ Two environment settings make loopback clusters work on any machine:
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import secrets
 import signal
 import socket
@@ -31,10 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+import yaml
 from minio.credentials import StaticProvider
 
 from minio import Minio, MinioAdmin
-from tests.minio_server import MINIO_BINARY, STOP_GRACE_SECONDS, free_port
+from tests.minio_server import MINIO_BINARY, ROOT, STOP_GRACE_SECONDS, free_port
 
 
 def consecutive_free_ports(count: int, attempts: int = 50) -> int:
@@ -210,6 +213,27 @@ class MinioCluster:
         tail = self.log_tail(index)
         raise TimeoutError(f"node {index} ({node.host}) not healthy in {timeout}s; log:\n{tail}")
 
+    def online_drives(self, index: int) -> int | None:
+        """How many drives node ``index`` sees online (its admin ServerInfo), None if down."""
+        try:
+            return int(json.loads(self.admin(index).info())["backend"]["onlineDisks"])
+        except Exception:  # noqa: BLE001 - a node that cannot answer sees nothing
+            return None
+
+    def wait_all_drives_online(self, timeout: float = 120) -> None:
+        """Until every node sees every drive. /minio/health/cluster turns 200 at write quorum,
+        before a returning node has reconnected to all its peers; until then a read through it
+        can miss objects written while it was away."""
+        total = self.nodes_count * self.drives_per_node
+        deadline = time.monotonic() + timeout
+        views: dict[int, int | None] = {}
+        while time.monotonic() < deadline:
+            views = {n.index: self.online_drives(n.index) for n in self.nodes}
+            if all(v == total for v in views.values()):
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"drives online per node after {timeout}s: {views} (want {total})")
+
     # --- clients ----------------------------------------------------------------------------
 
     def client(self, index: int = 1) -> Minio:
@@ -242,3 +266,102 @@ class MinioCluster:
             for d in self.node(index).drives(self.drives_per_node)
             if (d / bucket / key / "xl.meta").is_file()
         ]
+
+
+# --- the balancer of docker-compose.distributed.yaml, run for real on loopback ----------------
+
+COMPOSE_FILE = ROOT / "docker-compose.distributed.yaml"
+NGINX = Path("/usr/sbin/nginx")
+
+
+def compose_balancer_config() -> str:
+    """The nginx.conf the distributed compose file gives its balancer (Compose's ``$$``
+    escapes undone, as Compose does when it writes the config)."""
+    doc = yaml.safe_load(COMPOSE_FILE.read_text())
+    return doc["configs"]["minio-lb"]["content"].replace("$$", "$")
+
+
+def loopback_balancer_config(cluster: MinioCluster, api_port: int, console_port: int) -> str:
+    """The compose balancer's config with the container names and ports replaced by the
+    cluster's loopback addresses; everything else (balancing, retries, headers) unchanged."""
+    text = compose_balancer_config()
+    for node in cluster.nodes:
+        text = text.replace(f"minio{node.index}:9000", node.host)
+        text = text.replace(f"minio{node.index}:9001", f"127.0.0.1:{node.console_port}")
+    text = text.replace("listen 9000;", f"listen 127.0.0.1:{api_port};")
+    text = text.replace("listen 9001;", f"listen 127.0.0.1:{console_port};")
+    if "minio1:" in text or "listen 900" in text:
+        raise ValueError("the compose balancer config changed shape; update this rewrite")
+    return text
+
+
+@dataclass
+class ClusterBalancer:
+    cluster: MinioCluster
+    prefix: Path
+    port: int = field(default_factory=free_port)
+    console_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}"
+
+    def command(self) -> list[str]:
+        directives = f"daemon off; pid {self.prefix}/nginx.pid;"
+        if os.geteuid() == 0:  # started as root, nginx would switch its workers to "nobody"
+            directives += f" user {pwd.getpwuid(0).pw_name};"
+        return [str(NGINX), "-p", f"{self.prefix}/", "-c", "nginx.conf", "-e", "stderr",
+                "-g", directives]  # fmt: skip
+
+    def start(self, timeout: float = 20) -> ClusterBalancer:
+        self.prefix.mkdir(parents=True, exist_ok=True)
+        (self.prefix / "nginx.conf").write_text(
+            loopback_balancer_config(self.cluster, self.port, self.console_port)
+        )
+        with open(self.prefix / "nginx.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                requests.get(f"{self.endpoint}/minio/health/live", timeout=2)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the balancer did not answer within {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = (self.prefix / "nginx.log").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def client(self) -> Minio:
+        return Minio(
+            self.host,
+            access_key=self.cluster.access_key,
+            secret_key=self.cluster.secret_key,
+            secure=False,
+            region="us-east-1",
+        )

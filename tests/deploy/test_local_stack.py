@@ -7,6 +7,7 @@ to `up`: no .env, no data.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -244,3 +245,18 @@ def test_a_stack_that_dies_while_starting_is_cleaned_up(stack: Stack) -> None:
     assert "MINIO_BROWSER" in result.stderr  # the log's last lines, shown above the error
     assert stack.processes() == []
     assert not (stack.data_dir / "stack.pid").exists()
+
+
+def test_down_cleans_up_after_a_killed_process_manager(stack: Stack) -> None:
+    up = stack.run("up", "--mode", "native")
+    assert up.returncode == 0, up.stderr
+    running = stack.processes()  # includes honcho's helpers, children of the manager
+    manager = int((stack.data_dir / "stack.pid").read_text())
+    os.kill(manager, signal.SIGKILL)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(manager).wait(10)
+    down = stack.run("down", "--mode", "native", timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert "had to kill" in down.stdout
+    assert [p for p in running if _running(p)] == []
+    assert stack.processes() == []

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.minio_cluster import MinioCluster
+from tests.minio_cluster import ClusterBalancer, MinioCluster
 from tests.seaweedfs_server import SeaweedServer
 
 SEAWEED_BUCKET = "kit-uploads"
@@ -42,6 +42,17 @@ def minio_cluster(
     ]
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster_balancer(
+    minio_cluster: MinioCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ClusterBalancer]:
+    """docker-compose.distributed.yaml's nginx balancer config, run by Debian's nginx in front
+    of the loopback cluster."""
+    balancer = ClusterBalancer(minio_cluster, tmp_path_factory.mktemp("cluster-lb")).start()
+    yield balancer
+    balancer.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from tests.minio_cluster import MinioCluster
+from tests.minio_cluster import ClusterBalancer, MinioCluster
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ def _payload(i: int) -> bytes:
 
 
 def test_one_node_down_keeps_uploads_and_downloads_working_and_heals(
-    minio_cluster: MinioCluster,
+    minio_cluster: MinioCluster, cluster_balancer: ClusterBalancer
 ) -> None:
     cluster = minio_cluster
     cluster.client(1).make_bucket(BUCKET)
@@ -62,13 +62,15 @@ def test_one_node_down_keeps_uploads_and_downloads_working_and_heals(
     # Write quorum survives one node (6 of 8 drives); node 1 says so.
     cluster.wait_healthy(1, timeout=60)
 
-    # Presigned URLs from a surviving node, used by a plain HTTP client.
+    # Presigned URLs for a surviving node and for the balancer in front of all four (which
+    # must route around the dead node), used by a plain HTTP client.
     client = cluster.client(1)
     during: list[str] = []
     for i in range(12):
         key = f"during/{i}.bin"
         data = _payload(100 + i)
-        url = client.presigned_put_object(BUCKET, key, expires=timedelta(minutes=5))
+        signer = client if i % 2 else cluster_balancer.client()
+        url = signer.presigned_put_object(BUCKET, key, expires=timedelta(minutes=5))
         response = requests.put(url, data=data, timeout=30)
         assert response.status_code == 200, response.text
         expected[key] = hashlib.sha256(data).hexdigest()
@@ -80,11 +82,14 @@ def test_one_node_down_keeps_uploads_and_downloads_working_and_heals(
     expected["during/multipart.bin"] = hashlib.sha256(big).hexdigest()
     during.append("during/multipart.bin")
 
-    for key, digest in expected.items():
-        url = client.presigned_get_object(BUCKET, key, expires=timedelta(minutes=5))
+    for n, (key, digest) in enumerate(expected.items()):
+        signer = client if n % 2 else cluster_balancer.client()
+        url = signer.presigned_get_object(BUCKET, key, expires=timedelta(minutes=5))
         response = requests.get(url, timeout=30)
         assert response.status_code == 200, f"{key}: {response.status_code}"
         assert hashlib.sha256(response.content).hexdigest() == digest, key
+    # The balancer did meet the dead node, and routed around it.
+    assert f"upstream: \"http://{cluster.node(VICTIM).host}" in cluster_balancer.log_tail(400)
     listed = {o.object_name for o in client.list_objects(BUCKET, recursive=True)}
     assert listed == set(expected)
 
@@ -93,6 +98,7 @@ def test_one_node_down_keeps_uploads_and_downloads_working_and_heals(
     cluster.start_node(VICTIM)
     for node in cluster.nodes:
         cluster.wait_healthy(node.index, timeout=120)
+    cluster.wait_all_drives_online(timeout=120)
     # Reading through the returned node both checks it and queues heals for what it lacks.
     for key in during:
         _read(cluster, VICTIM, key)

@@ -1,0 +1,119 @@
+"""What must survive a rotation: every object (key, version, size, ETag) and every setting.
+
+``take`` lists every bucket the root identity sees (the managed ones and any other), every
+object version in each, each bucket's policy, lifecycle and versioning, and the server-wide
+``api`` settings bootstrap manages (CORS and stale-upload expiry live there on MinIO).
+``compare`` names what was lost or changed; objects that appeared meanwhile are fine (clients
+keep uploading during a rotation). Bootstrap's own short-lived probe objects are ignored:
+they come and go while a restarted stack converges. The signer's intent records, stored
+under the same prefix, are not probes and are compared like any object.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET  # noqa: S405 - serialises our own lifecycle objects
+from dataclasses import dataclass, field
+from typing import Any
+
+from minio.error import S3Error
+
+from bootstrap import minio_api
+from bootstrap.s3 import PROBE_PREFIX, Clients
+from signer.storage import INTENTS_PREFIX
+
+MAX_PROBLEMS_SHOWN = 5
+
+
+def is_transient(key: str) -> bool:
+    return key.startswith(PROBE_PREFIX) and not key.startswith(INTENTS_PREFIX)
+
+
+@dataclass(frozen=True)
+class BucketState:
+    objects: dict[str, tuple[int, str]]  # "key" or "key?versionId=..." -> (size, etag)
+    policy: str | None
+    lifecycle: str | None
+    versioning: str | None
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for size, _ in self.objects.values())
+
+
+@dataclass(frozen=True)
+class Inventory:
+    buckets: dict[str, BucketState]
+    api: dict[str, str | None] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "buckets": len(self.buckets),
+            "objects": sum(len(b.objects) for b in self.buckets.values()),
+            "bytes": sum(b.bytes for b in self.buckets.values()),
+        }
+
+    def describe(self) -> str:
+        s = self.summary()
+        return f"{s['buckets']} bucket(s), {s['objects']} object(s), {s['bytes']} bytes"
+
+
+def _none_if(codes: set[str], call: Any) -> Any:
+    try:
+        return call()
+    except S3Error as exc:
+        if exc.code in codes:
+            return None
+        raise
+
+
+def _bucket(s3: Any, name: str) -> BucketState:
+    objects: dict[str, tuple[int, str]] = {}
+    for obj in s3.list_objects(name, recursive=True, include_version=True):
+        if is_transient(obj.object_name) or obj.is_delete_marker:
+            continue
+        version = obj.version_id if obj.version_id not in (None, "null") else None
+        ident = obj.object_name if version is None else f"{obj.object_name}?versionId={version}"
+        objects[ident] = (int(obj.size or 0), (obj.etag or "").strip('"'))
+    policy = _none_if({"NoSuchBucketPolicy"}, lambda: s3.get_bucket_policy(name))
+    lifecycle = _none_if(
+        {"NoSuchLifecycleConfiguration"}, lambda: s3.get_bucket_lifecycle(name)
+    )
+    return BucketState(
+        objects=objects,
+        policy=json.dumps(json.loads(policy), sort_keys=True) if policy else None,
+        lifecycle=ET.tostring(lifecycle.toxml(None), encoding="unicode") if lifecycle else None,
+        versioning=s3.get_bucket_versioning(name).status,
+    )
+
+
+def take(clients: Clients) -> Inventory:
+    s3 = clients.s3
+    buckets = {b.name: _bucket(s3, b.name) for b in s3.list_buckets()}
+    api = {key: value.effective for key, value in minio_api.read(clients.admin).items()}
+    return Inventory(buckets, api)
+
+
+def compare(before: Inventory, after: Inventory) -> list[str]:
+    """Everything lost or changed, one line each (no object data, no secret)."""
+    problems: list[str] = []
+    for name, old in sorted(before.buckets.items()):
+        new = after.buckets.get(name)
+        if new is None:
+            problems.append(f"bucket {name} is gone")
+            continue
+        lost = sorted(set(old.objects) - set(new.objects))
+        changed = sorted(k for k in old.objects if k in new.objects and old.objects[k] != new.objects[k])
+        if lost:
+            problems.append(f"{len(lost)} object(s) lost in {name}, e.g. {lost[0]}")
+        if changed:
+            problems.append(
+                f"{len(changed)} object(s) changed (size or ETag) in {name}, e.g. {changed[0]}"
+            )
+        for what in ("policy", "lifecycle", "versioning"):
+            if getattr(old, what) != getattr(new, what):
+                problems.append(f"the {what} of bucket {name} changed")
+    for key, value in sorted(before.api.items()):
+        if after.api.get(key) != value:
+            problems.append(f"api {key} changed from {value!r} to {after.api.get(key)!r}")
+    return problems[:MAX_PROBLEMS_SHOWN]
