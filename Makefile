@@ -11,6 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MINIO_BIN := .cache/bin/minio
 PYTEST_ARGS ?=
+PY_DIRS := bootstrap signer console tests bench
 
 .PHONY: help  ## Show this list
 help:
@@ -36,13 +37,13 @@ test: install minio
 
 .PHONY: lint  ## Check code style (read-only)
 lint: install
-	$(BIN)/ruff check bootstrap signer tests
-	$(BIN)/ruff format --check bootstrap signer tests
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 .PHONY: fmt  ## Format the code
 fmt: install
-	$(BIN)/ruff check --fix bootstrap signer tests
-	$(BIN)/ruff format bootstrap signer tests
+	$(BIN)/ruff check --fix $(PY_DIRS)
+	$(BIN)/ruff format $(PY_DIRS)
 
 .PHONY: clean  ## Remove build caches (keeps .data/ and .env)
 clean:

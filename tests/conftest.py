@@ -15,7 +15,7 @@ _counter = itertools.count()
 
 
 def shared_path(relative: str) -> Path:
-    """A file under ../shared/, or a skip with one line saying why (clones outside the workspace)."""
+    """A file under ../shared/, or a one-line skip (a clone outside the workspace has none)."""
     path = SHARED / relative
     if not path.exists():
         pytest.skip(f"{path} not found: ../shared/ exists only beside the project in its workspace")
@@ -23,7 +23,9 @@ def shared_path(relative: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def minio(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[MinioServer]:
+def minio(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[MinioServer]:
     """One MinIO for the session. Tests that change server-wide config use ``minio_factory``."""
     base = tmp_path_factory.mktemp("minio-session")
     server = MinioServer(data_dir=base / "data", log_path=base / "minio.log").start()

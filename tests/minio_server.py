@@ -56,9 +56,13 @@ class MinioServer:
 
     def command(self) -> list[str]:
         return [
-            str(MINIO_BINARY), "server", str(self.data_dir),
-            "--address", self.host,
-            "--console-address", f"127.0.0.1:{self.console_port}",
+            str(MINIO_BINARY),
+            "server",
+            str(self.data_dir),
+            "--address",
+            self.host,
+            "--console-address",
+            f"127.0.0.1:{self.console_port}",
         ]
 
     def env(self) -> dict[str, str]:
@@ -77,7 +81,10 @@ class MinioServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed by it
         self.proc = subprocess.Popen(
-            self.command(), env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            self.command(),
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
