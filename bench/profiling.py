@@ -50,7 +50,11 @@ def _self_times(frame: Any, into: Counter) -> None:
     if frame is None:
         return
     where = f"{frame.file_path_short or frame.file_path or '?'}:{frame.line_no or 0}"
-    into[(frame.function or "?", where)] += frame.total_self_time
+    function = frame.function or "?"
+    if "asyncio/runners.py" in where or "asyncio/base_events.py" in where:
+        # The loop's own frame holds the time it sat in select(): waiting for the thread pool.
+        function = "(event loop idle: waiting for a worker thread)"
+    into[(function, where)] += frame.total_self_time
     for child in frame.children:
         if not child.is_synthetic:  # their time is already in the parent's total_self_time
             _self_times(child, into)

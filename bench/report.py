@@ -165,6 +165,7 @@ def _datapath(part: dict[str, Any]) -> list[str]:
                     _num(_med(m["mib_per_s"]), 0),
                     _spread(m["mib_per_s"], 0),
                     vs,
+                    _num(_med(m.get("client_cpu_s"), 1000), 0),
                     _num(_med(m["signer_cpu_s"], 1000), 1),
                     _num(_med(m["signer_api_bytes"]), 0),
                     _num(_med(m["proxy_cpu_s"], 1000), 1),
@@ -174,7 +175,8 @@ def _datapath(part: dict[str, Any]) -> list[str]:
     out = [f"part size {part['part_size'] // MiB} MiB, {part['parallel']} parallel parts"]
     out += _table(
         [
-            "upload", "MiB/s", "spread", "vs minio-py", "signer CPU ms", "signer API bytes",
+            "upload", "MiB/s", "spread", "vs minio-py", "client CPU ms", "signer CPU ms",
+            "signer API bytes",
             "proxy CPU ms", "proxy body bytes",
         ],
         rows,
@@ -186,6 +188,7 @@ def _datapath(part: dict[str, Any]) -> list[str]:
             f"x{_num(growth.get('signer_cpu_big_over_small'), 2)}, proxy CPU "
             f"x{_num(growth.get('proxy_cpu_big_over_small'), 2)}"
         )
+    out += [f"note: {note}" for note in part.get("notes", [])]
     return out
 
 

@@ -29,6 +29,7 @@ def upload(mib_per_s: float, signer_cpu_s: float = 0.0) -> dict:
     return {
         "seconds": stat(1.0),
         "mib_per_s": stat(mib_per_s),
+        "client_cpu_s": stat(0.1),
         "signer_cpu_s": stat(signer_cpu_s),
         "signer_api_bytes": stat(9000.0 if signer_cpu_s else 0.0),
         "proxy_cpu_s": stat(0.0),
