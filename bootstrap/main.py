@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bootstrap import cli as bootstrap_cli
-from bootstrap import deploy_cli
+from bootstrap import deploy_cli, rotation_cli
 from signer import cli as signer_cli
 
 
@@ -15,5 +15,10 @@ def main() -> None:
     """minio-stack: a private MinIO with a presigning sidecar, converged and verified."""
 
 
-for _command in (*bootstrap_cli.COMMANDS, *signer_cli.COMMANDS, *deploy_cli.COMMANDS):
+for _command in (
+    *bootstrap_cli.COMMANDS,
+    *signer_cli.COMMANDS,
+    *deploy_cli.COMMANDS,
+    *rotation_cli.COMMANDS,
+):
     main.add_command(_command)

@@ -8,6 +8,7 @@ and a presigned GET, signed exactly as the signer signs, must download.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import secrets
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 import requests
 from minio.error import MinioAdminException, S3Error
 
-from bootstrap.errors import PermanentError, StackError, TemporaryError
+from bootstrap.errors import PermanentError, TemporaryError
 from bootstrap.s3 import PROBE_PREFIX, Clients, error_code, explain, make_http, retry_temporary
 from bootstrap.settings import Credentials
 from signer.core.sigv4 import presign_url
@@ -104,10 +105,9 @@ class Probe:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
+        # Best effort: a leftover probe is ignored by every inventory and check.
+        with contextlib.suppress(Exception):
             self._s3.remove_object(self.bucket, self.key)
-        except Exception:  # noqa: S110 - best effort: a leftover probe is ignored everywhere
-            pass
 
     def url(self, creds: Credentials) -> str:
         return presign_url(
@@ -126,11 +126,7 @@ class Probe:
         """Does a URL presigned with ``creds`` download the probe? (403: no.)"""
         url = self.url(creds)
         try:
-            resp = retry_temporary(
-                lambda: _get_or_raise_temporary(url), self.server.budget
-            )
-        except StackError:
-            raise
+            resp = retry_temporary(lambda: _get_or_raise_temporary(url), self.server.budget)
         except requests.RequestException as exc:
             raise TemporaryError(f"{self.server.endpoint}: {type(exc).__name__}") from None
         if resp.status_code == 200:

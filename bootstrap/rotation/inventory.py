@@ -76,9 +76,7 @@ def _bucket(s3: Any, name: str) -> BucketState:
         ident = obj.object_name if version is None else f"{obj.object_name}?versionId={version}"
         objects[ident] = (int(obj.size or 0), (obj.etag or "").strip('"'))
     policy = _none_if({"NoSuchBucketPolicy"}, lambda: s3.get_bucket_policy(name))
-    lifecycle = _none_if(
-        {"NoSuchLifecycleConfiguration"}, lambda: s3.get_bucket_lifecycle(name)
-    )
+    lifecycle = _none_if({"NoSuchLifecycleConfiguration"}, lambda: s3.get_bucket_lifecycle(name))
     return BucketState(
         objects=objects,
         policy=json.dumps(json.loads(policy), sort_keys=True) if policy else None,
@@ -103,7 +101,7 @@ def compare(before: Inventory, after: Inventory) -> list[str]:
             problems.append(f"bucket {name} is gone")
             continue
         lost = sorted(set(old.objects) - set(new.objects))
-        changed = sorted(k for k in old.objects if k in new.objects and old.objects[k] != new.objects[k])
+        changed = sorted(k for k, v in old.objects.items() if new.objects.get(k, v) != v)
         if lost:
             problems.append(f"{len(lost)} object(s) lost in {name}, e.g. {lost[0]}")
         if changed:

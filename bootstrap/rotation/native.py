@@ -18,10 +18,6 @@ from bootstrap.errors import ConfigError, StackError
 from bootstrap.stack_settings import StackSettings
 
 
-def is_running(stack: StackSettings) -> bool:
-    return localstack.running_pid(localstack.Paths(stack.data_dir)) is not None
-
-
 def restart(stack: StackSettings, environ: Mapping[str, str], timeout: float) -> None:
     """Stop the stack and start it again from .env; returns once every service is healthy."""
     paths = localstack.Paths(stack.data_dir)

@@ -136,4 +136,3 @@ def _message(resp: requests.Response) -> str:
         return "no detail"
     message = doc.get("message") if isinstance(doc, dict) else None
     return str(message)[:200] if message else "no detail"
-

@@ -144,7 +144,10 @@ class Steps:
             error = explain(exc)
             self.outcome.steps.append(StepResult(name, "failed", error.one_line()))
             raise StepFailed(name, error) from None
-        text = detail(value) if callable(detail) else (detail or (value if isinstance(value, str) else ""))
+        if callable(detail):
+            text = detail(value)
+        else:
+            text = detail or (value if isinstance(value, str) else "")
         self.outcome.steps.append(StepResult(name, "ok", text))
         return value
 

@@ -58,7 +58,8 @@ def _owned_service_accounts(server: Server, root: Credentials) -> list[str]:
 def _runs_old(server: Server, old: Credentials) -> bool:
     """Does the server answer, accepting ``old``? (A quick look; unreachable means no.)"""
     try:
-        return checks.refusal(Server(server.endpoint, server.region, QUICK_CHECK_BUDGET), old) is None
+        quick = Server(server.endpoint, server.region, QUICK_CHECK_BUDGET)
+        return checks.refusal(quick, old) is None
     except StackError:
         return False
 
@@ -83,7 +84,8 @@ def roll_back(
         else:
             steps.run(f"{prefix}-restart", lambda: target.restart(["minio"]))
             steps.run(
-                f"{prefix}-wait-healthy", lambda: target.wait_healthy(server.endpoint),
+                f"{prefix}-wait-healthy",
+                lambda: target.wait_healthy(server.endpoint),
                 f"{server.endpoint} is ready",
             )
         steps.run(
@@ -99,7 +101,9 @@ def roll_back(
     return True
 
 
-def _recover(target: Target, journal: Journal, pending: dict[str, Any], out: Outcome, fault: Fault | None) -> bool:
+def _recover(
+    target: Target, journal: Journal, pending: dict[str, Any], out: Outcome, fault: Fault | None
+) -> bool:
     if pending.get("target") != target.name:
         raise ConfigError(
             [
@@ -114,8 +118,11 @@ def _recover(target: Target, journal: Journal, pending: dict[str, Any], out: Out
     stopped_at = str(pending.get("step"))
     if stopped_at == "done":
         journal.clear()
-        out.recovered = {"action": "completed", "stopped_at": stopped_at,
-                         "detail": f"the run of {pending.get('started_at')} had finished"}
+        out.recovered = {
+            "action": "completed",
+            "stopped_at": stopped_at,
+            "detail": f"the run of {pending.get('started_at')} had finished",
+        }
         return True
     deployment = target.read()
     server = Server(deployment.endpoint, deployment.region)
@@ -219,7 +226,8 @@ def rotate(
         steps.run("apply", lambda: target.write(_values(new, keys)))
         steps.run("restart", lambda: target.restart(["minio"]))
         steps.run(
-            "wait-healthy", lambda: target.wait_healthy(deployment.endpoint),
+            "wait-healthy",
+            lambda: target.wait_healthy(deployment.endpoint),
             f"{deployment.endpoint} is ready",
         )
         steps.run(

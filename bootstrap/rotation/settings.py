@@ -26,6 +26,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bootstrap import envfile
 from bootstrap import stack_settings as stack_mod
@@ -102,7 +103,8 @@ def _creds(env: Env, access_var: str, secret_var: str, *, required: bool) -> Cre
     access = env.str(access_var, required=required)
     secret = env.str(secret_var, required=required)
     ok = True
-    for var, value, check in ((access_var, access, check_access_key), (secret_var, secret, check_secret_key)):
+    pairs = ((access_var, access, check_access_key), (secret_var, secret, check_secret_key))
+    for var, value, check in pairs:
         if value is None:
             ok = False
             continue
@@ -133,14 +135,24 @@ def _render(env: Env) -> RenderSettings:
     if signer is not None and bucket is None:
         env.problem("MINIO_BUCKET", "is required with SIGNER_ACCESS_KEY: the signer's bucket")
     return RenderSettings(
-        api_url, api_key, service_id, poll, endpoint, region,
-        root or Credentials("", ""), signer, bucket,
+        api_url,
+        api_key,
+        service_id,
+        poll,
+        endpoint,
+        region,
+        root or Credentials("", ""),
+        signer,
+        bucket,
     )
 
 
 def _parse_api_url(text: str) -> str:
+    """https, or plain http to a loopback stand-in (tests): the API key travels in it."""
     url = text.strip().rstrip("/")
-    if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+    parts = urlsplit(url)
+    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
+    if not parts.netloc or not (parts.scheme == "https" or loopback):
         raise ValueError(f"{text!r}: use https://api.render.com/v1 (plain http only on loopback)")
     return url
 
@@ -154,8 +166,9 @@ def load(environ: Mapping[str, str], *, target: str) -> RotationSettings:
     timeout = env.duration("ROTATION_TIMEOUT", DEFAULT_TIMEOUT)
     if timeout <= 0:
         env.problem("ROTATION_TIMEOUT", "must be longer than 0s, e.g. 5m")
-    fault_text = environ.get(FAULT_VARIABLE)
-    fault = env.parsed(FAULT_VARIABLE, parse_fault, None) if fault_text else None
+    fault = env.parsed(FAULT_VARIABLE, parse_fault, None)
     render = _render(env) if target == "render" else None
     env.raise_if_invalid()
-    return RotationSettings(stack, dict(environ), timeout, fault, render)
+    # What restarted processes inherit: never the Render API key.
+    inherited = {k: v for k, v in environ.items() if not k.startswith("RENDER_")}
+    return RotationSettings(stack, inherited, timeout, fault, render)

@@ -40,6 +40,7 @@ from typing import Any
 
 from minio.error import MinioAdminException
 
+from bootstrap.envconfig import format_duration
 from bootstrap.errors import ConfigError, PermanentError
 from bootstrap.rotation import checks, passwords
 from bootstrap.rotation.checks import Probe, Server
@@ -74,7 +75,8 @@ def default_overlap(config: Mapping[str, str]) -> tuple[float, str]:
             policy = load_policy(Path(path).read_text(encoding="utf-8"), source=path)
             source = path
         except (OSError, PolicyError) as exc:
-            raise ConfigError([("SIGNER_POLICY_FILE", f"cannot read the policy: {exc}")]) from None
+            why = f"cannot read it here to find the longest URL lifetime ({exc})"
+            raise ConfigError([("SIGNER_POLICY_FILE", f"{why}; give --overlap DURATION")]) from None
     longest = max(p.ttl_max for p in policy.profiles.values())
     return float(longest), f"the longest download-URL lifetime in {source}"
 
@@ -160,15 +162,18 @@ class Rotation:
 
     # --- entry point ----------------------------------------------------------------------------
 
-    def run(self, *, overlap: float, finish: bool, dry_run: bool) -> Outcome:
+    def run(
+        self, *, overlap: float, finish: bool, dry_run: bool, overlap_source: str = "--overlap"
+    ) -> Outcome:
         self.out.dry_run = dry_run
         pending = self.journal.load()
         if pending is not None:
-            if pending.get("target") != self.target.name:
-                raise ConfigError(
-                    [("--target", f"{self.journal.path} belongs to target "
-                      f"{pending.get('target')!r}; re-run with --target {pending.get('target')}")]
+            owner = pending.get("target")
+            if owner != self.target.name:
+                why = (
+                    f"{self.journal.path} belongs to target {owner!r}; re-run with --target {owner}"
                 )
+                raise ConfigError([("--target", why)])
             self.state = pending
             phase = str(pending.get("phase"))
             if dry_run:
@@ -193,22 +198,25 @@ class Rotation:
                 if not self._roll_back_unswitched("recover"):
                     return self.out
                 self.out.recovered = {
-                    "action": "rolled-back", "stopped_at": phase,
+                    "action": "rolled-back",
+                    "stopped_at": phase,
                     "detail": f"the run stopped at {phase} (before the switch); rolled it back",
                 }
                 if finish:
                     return self._nothing_to_finish()
             elif phase in SWITCHING:
                 self.out.recovered = {
-                    "action": "completed", "stopped_at": phase,
+                    "action": "completed",
+                    "stopped_at": phase,
                     "detail": f"the run stopped at {phase}; finishing the switch",
                 }
                 return self._switch("resume")
             else:
                 return self._overlap_or_revoke(finish)
+            self.out.rolled_back = None  # that was the earlier run's; "recovered" says so
         if finish:
             return self._nothing_to_finish()
-        return self._start(overlap, dry_run)
+        return self._start(overlap, overlap_source, dry_run)
 
     def _nothing_to_finish(self) -> Outcome:
         self.out.summary = "no signer-key rotation is in progress; nothing to finish"
@@ -216,24 +224,32 @@ class Rotation:
 
     # --- a new rotation -------------------------------------------------------------------------
 
-    def _start(self, overlap: float, dry_run: bool) -> Outcome:
+    def _start(self, overlap: float, source: str, dry_run: bool) -> Outcome:
         deployment, server = self._deployment()
         old = deployment.signer
         assert old is not None
         admin = server.clients(deployment.root).admin
-        self.out.facts = {"where": deployment.where, "old_key": old.access_key,
-                          "overlap_seconds": overlap}
+        self.out.facts = {
+            "where": deployment.where,
+            "old_key": old.access_key,
+            "overlap_seconds": overlap,
+            "overlap_source": source,
+        }
         try:
             self.steps.run(
                 "check-current",
-                lambda: (checks.require_accepted(server, deployment.root, "configured root"),
-                         checks.signer_reaches(server, old, deployment.buckets)),
+                lambda: (
+                    checks.require_accepted(server, deployment.root, "configured root"),
+                    checks.signer_reaches(server, old, deployment.buckets),
+                ),
                 f"root and the signer ({old.access_key}) are accepted",
             )
             policies, new_name = self.steps.run(
                 "plan",
-                lambda: (_policies(admin, old.access_key),
-                         next_name(old.access_key, lambda n: _user_exists(admin, n))),
+                lambda: (
+                    _policies(admin, old.access_key),
+                    next_name(old.access_key, lambda n: _user_exists(admin, n)),
+                ),
                 lambda p: f"new user {p[1]} with policies {', '.join(p[0])}",
             )
         except StepFailed as failed:
@@ -243,8 +259,11 @@ class Rotation:
         self.out.facts["new_key"] = new.access_key
         if dry_run:
             self.steps.skip("create-user", f"would create {new.access_key}")
-            self.steps.skip("switch", f"would set {SIGNER_ACCESS}/{SIGNER_SECRET} in {deployment.where}")
-            self.steps.skip("overlap", f"would keep {old.access_key} valid for {overlap:g}s")
+            self.steps.skip("switch", f"would set the signer's keys in {deployment.where}")
+            self.steps.skip(
+                "overlap",
+                f"would keep {old.access_key} valid for {format_duration(overlap)} ({source})",
+            )
             self.out.summary = "dry run: nothing was changed"
             return self.out
         self.state = {
@@ -260,19 +279,26 @@ class Rotation:
         try:
             self.steps.run(
                 "create-user",
-                lambda: (admin.user_add(new.access_key, new.secret_key),
-                         admin.attach_policy(policies, user=new.access_key)),
+                lambda: (
+                    admin.user_add(new.access_key, new.secret_key),
+                    admin.attach_policy(policies, user=new.access_key),
+                ),
                 f"user {new.access_key} created with {', '.join(policies)}",
             )
-            self.steps.run("verify-new-key", lambda: self._probe(server, deployment, {new: True}),
-                           "a URL presigned with the new key downloads")
+            self.steps.run(
+                "verify-new-key",
+                lambda: self._probe(server, deployment, {new: True}),
+                "a URL presigned with the new key downloads",
+            )
         except StepFailed as failed:
             self.out.fail(failed)
             self._roll_back_unswitched("rollback")
             return self.out
         return self._switch("")
 
-    def _probe(self, server: Server, deployment: Deployment, expect: dict[Credentials, bool]) -> None:
+    def _probe(
+        self, server: Server, deployment: Deployment, expect: dict[Credentials, bool]
+    ) -> None:
         with Probe(server, deployment.root, self.state["bucket"]) as probe:
             for creds, works in expect.items():
                 if probe.downloads(creds) != works:
@@ -288,14 +314,20 @@ class Rotation:
         old, new = self._keys()
         self.steps.before = lambda step: self._mark(step.removeprefix(f"{prefix}-"))
         try:
-            self.steps.run(name("switch"), lambda: self.target.write(
-                {SIGNER_ACCESS: new.access_key, SIGNER_SECRET: new.secret_key}))
+            self.steps.run(
+                name("switch"),
+                lambda: self.target.write(
+                    {SIGNER_ACCESS: new.access_key, SIGNER_SECRET: new.secret_key}
+                ),
+            )
             self.steps.run(name("restart"), lambda: self.target.restart(SERVICES))
             self.steps.run(
                 name("verify-switched"),
-                lambda: (self.target.wait_healthy(server.endpoint),
-                         checks.signer_reaches(server, new, deployment.buckets),
-                         self._probe(server, deployment, {new: True, old: True})),
+                lambda: (
+                    self.target.wait_healthy(server.endpoint),
+                    checks.signer_reaches(server, new, deployment.buckets),
+                    self._probe(server, deployment, {new: True, old: True}),
+                ),
                 "the signer runs with the new key; URLs signed with either key download",
             )
         except StepFailed as failed:
@@ -307,9 +339,15 @@ class Rotation:
         self.state["overlap_until"] = now_text(until)
         self.steps.before = None
         self._mark("overlap")
-        self.steps.skip("overlap", f"the old key {old.access_key} stays valid until {self.state['overlap_until']}")
-        self.out.facts.update(old_key=old.access_key, new_key=new.access_key,
-                              overlap_until=self.state["overlap_until"])
+        until_text = self.state["overlap_until"]
+        self.steps.run(
+            "overlap", lambda: None, f"the old key {old.access_key} stays valid until {until_text}"
+        )
+        self.out.facts.update(
+            old_key=old.access_key,
+            new_key=new.access_key,
+            overlap_until=self.state["overlap_until"],
+        )
         self.out.secrets = {SIGNER_ACCESS: new.access_key, SIGNER_SECRET: new.secret_key}
         if overlap <= 0:
             return self._revoke()
@@ -324,8 +362,11 @@ class Rotation:
 
     def _overlap_or_revoke(self, finish: bool) -> Outcome:
         old, new = self._keys()
-        self.out.facts = {"old_key": old.access_key, "new_key": new.access_key,
-                          "overlap_until": self.state.get("overlap_until")}
+        self.out.facts = {
+            "old_key": old.access_key,
+            "new_key": new.access_key,
+            "overlap_until": self.state.get("overlap_until"),
+        }
         if self.state.get("phase") == "revoke" or finish or self.clock() >= self._until():
             return self._revoke()
         self.steps.skip(
@@ -343,17 +384,20 @@ class Rotation:
         old, new = self._keys()
         assert deployment.signer is not None
         if deployment.signer.access_key != new.access_key:
-            self.out.fail(StepFailed("revoke", PermanentError(
-                f"{deployment.where} has SIGNER_ACCESS_KEY={deployment.signer.access_key}, not "
-                f"the rotated key {new.access_key}; refusing to revoke what the signer may use",
-                hint=f"restore {SIGNER_ACCESS} or remove {self.journal.path} after checking")))
+            refusal = PermanentError(
+                f"{deployment.where} has {SIGNER_ACCESS}={deployment.signer.access_key}, not the "
+                f"rotated key {new.access_key}; refusing to revoke a key the signer may use",
+                hint=f"restore {SIGNER_ACCESS}, or remove {self.journal.path} after checking",
+            )
+            self.out.fail(StepFailed("revoke", refusal))
             return self.out
         admin = server.clients(deployment.root).admin
         self.steps.before = self._mark
         try:
             self.steps.run("revoke", lambda: _remove_user(admin, old.access_key))
             self.steps.run(
-                "verify-revoked", lambda: self._probe(server, deployment, {old: False, new: True}),
+                "verify-revoked",
+                lambda: self._probe(server, deployment, {old: False, new: True}),
                 "a URL signed with the old key is refused; one signed with the new key downloads",
             )
         except StepFailed as failed:
@@ -389,14 +433,20 @@ class Rotation:
         self.journal.save(self.state)
         self.steps.before = None
         try:
-            self.steps.run(f"{prefix}-switch", lambda: self.target.write(
-                {SIGNER_ACCESS: old.access_key, SIGNER_SECRET: old.secret_key}))
+            self.steps.run(
+                f"{prefix}-switch",
+                lambda: self.target.write(
+                    {SIGNER_ACCESS: old.access_key, SIGNER_SECRET: old.secret_key}
+                ),
+            )
             self.steps.run(f"{prefix}-restart", lambda: self.target.restart(SERVICES))
             deployment, server = self._deployment()
             self.steps.run(
                 f"{prefix}-verify",
-                lambda: (self.target.wait_healthy(server.endpoint),
-                         checks.signer_reaches(server, old, deployment.buckets)),
+                lambda: (
+                    self.target.wait_healthy(server.endpoint),
+                    checks.signer_reaches(server, old, deployment.buckets),
+                ),
                 f"the signer runs with {old.access_key} again",
             )
         except StepFailed as failed:

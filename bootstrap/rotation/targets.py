@@ -95,10 +95,8 @@ class NativeTarget(EnvFileTarget):
     name: str = "native"
 
     def restart(self, services: Sequence[str]) -> str:
-        if not native.is_running(self.settings.stack):
-            raise StackError(
-                "the native stack is not running", hint="start it with `make up`, then re-run"
-            )
+        # A stopped stack is started: a rollback after a restart that died must bring it back.
+        # Someone else's server on the stack's ports is refused by the port check, untouched.
         native.restart(self.settings.stack, self.settings.environ, self.settings.timeout)
         return "native stack restarted (honcho restarts minio, signer and console together)"
 
@@ -108,8 +106,11 @@ def _run_docker(settings: RotationSettings) -> Runner:
         try:
             # Docker's progress goes to stderr: stdout carries --json output.
             return subprocess.run(
-                list(command), cwd=settings.stack.root, env=dict(settings.environ),
-                stdout=sys.stderr, timeout=settings.timeout,
+                list(command),
+                cwd=settings.stack.root,
+                env=dict(settings.environ),
+                stdout=sys.stderr,
+                timeout=settings.timeout,
             ).returncode
         except OSError as exc:
             raise StackError(f"cannot run docker: {exc.strerror}", hint="install Docker") from None
@@ -127,10 +128,15 @@ class ComposeTarget(EnvFileTarget):
     def command(self, services: Sequence[str]) -> list[str]:
         stack = self.settings.stack
         return [
-            "docker", "compose",
-            "-f", str(stack.root / dockerstack.COMPOSE_FILE),
-            "--env-file", str(stack.env_file),
-            "up", "--detach", *services,
+            "docker",
+            "compose",
+            "-f",
+            str(stack.root / dockerstack.COMPOSE_FILE),
+            "--env-file",
+            str(stack.env_file),
+            "up",
+            "--detach",
+            *services,
         ]
 
     def restart(self, services: Sequence[str]) -> str:
@@ -163,7 +169,11 @@ class RenderTarget:
             self._values.get(ROOT_PASSWORD, r.root.secret_key),
         )
         return Deployment(
-            r.endpoint, r.region, root, r.signer, (r.bucket,) if r.bucket and r.signer else (),
+            r.endpoint,
+            r.region,
+            root,
+            r.signer,
+            (r.bucket,) if r.bucket and r.signer else (),
             f"Render service {r.service_id} (Environment)",
         )
 
