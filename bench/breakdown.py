@@ -9,9 +9,10 @@ sides). Layers, from the inside out:
   its ULID, the JSON answer;
 - ``SignerService.presign_upload`` whole;
 - the Starlette app called as ASGI (no HTTP, no sockets): auth, rate limit, body parsing,
-  the ``run_in_threadpool`` hop, metrics, JSON answer;
+  metrics, JSON answer (a single-PUT presign makes no storage call, so it runs on the event
+  loop; the ``run_in_threadpool`` hop, timed alone, is what a storage call adds);
 - and, from the load test, the signer's CPU per request over HTTP: the gap to the ASGI app is
-  uvicorn (HTTP parsing, the access log line, socket I/O).
+  uvicorn (HTTP parsing, socket I/O; no access log line unless SIGNER_ACCESS_LOG=true).
 
 The event loop is uvloop when installed, as under uvicorn.
 """

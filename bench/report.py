@@ -21,9 +21,9 @@ BREAKDOWN_LABELS = {
     "sigv4_get_disposition": "sigv4 GET URL (+ content-disposition)",
     "intent_token_jwt": "intent token (ES256 JWT)",
     "object_key_ulid": "object key + ULID",
-    "json_answer": "JSON answer (pydantic dump + JSONResponse)",
+    "json_answer": "JSON answer (pydantic renders the model)",
     "use_case": "= use-case presign_upload, whole",
-    "thread_hop": "run_in_threadpool hop (empty call)",
+    "thread_hop": "run_in_threadpool hop (empty call; storage calls only)",
     "asgi_app": "= Starlette app via ASGI, whole (no HTTP)",
 }
 

@@ -1,4 +1,9 @@
-"""Commands that act on the MinIO deployment: wait, bootstrap, entrypoint."""
+"""Commands that act on the MinIO deployment: wait, bootstrap, entrypoint.
+
+Each command imports what it runs (minio-py, requests, the settings) when it runs: the root
+group imports every package's commands, and ``minio-stack --version`` or any other command
+should not pay for loading them all.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,7 @@ import sys
 
 import click
 
-from bootstrap import entrypoint as entrypoint_mod
-from bootstrap import settings as settings_mod
-from bootstrap.converge import run as run_bootstrap
 from bootstrap.errors import EXIT_CODES_HELP, ExitCode, StackError
-from bootstrap.health import wait_ready
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -61,6 +62,8 @@ def wait(endpoint: str, timeout: float, as_json: bool) -> None:
     """Wait until MinIO is live and fully initialised (health/live, then health/cluster)."""
     if not endpoint.startswith(("http://", "https://")):
         raise click.BadParameter("must start with http:// or https://", param_hint="--endpoint")
+    from bootstrap.health import wait_ready
+
     try:
         ready = wait_ready(endpoint, timeout)
     except StackError as exc:
@@ -93,6 +96,9 @@ def bootstrap(plan: bool, as_json: bool, config_file: str | None) -> None:
     least-privilege signer identity. Each step reports created, changed, unchanged, failed or
     skipped; a second run reports everything unchanged and writes nothing.
     """
+    from bootstrap import settings as settings_mod
+    from bootstrap.converge import run as run_bootstrap
+
     try:
         settings = settings_mod.load(os.environ, config_file=config_file)
     except StackError as exc:
@@ -122,6 +128,9 @@ def entrypoint(config_file: str | None, command: tuple[str, ...]) -> None:
     does) on the --address the child listens on, then forwards SIGTERM/SIGINT and exits with
     MinIO's code. If bootstrap fails, MinIO is stopped and the exit code is non-zero.
     """
+    from bootstrap import entrypoint as entrypoint_mod
+    from bootstrap import settings as settings_mod
+
     try:
         endpoint = entrypoint_mod.endpoint_for(entrypoint_mod.address_of(command))
         settings = settings_mod.load(os.environ, config_file=config_file, default_endpoint=endpoint)

@@ -135,6 +135,7 @@ def converge(
     on_step: OnStep | None = None,
 ) -> list[StepReport]:
     emit = on_step or (lambda _: None)
+    clients.memo.clear()  # a run reads the server afresh (then once per thing it reads)
     planned = [_plan(s, clients) for s in steps]
     failed = next(
         (p.outcome for p in planned if p.outcome and p.outcome.status is Status.FAILED), None

@@ -12,7 +12,9 @@ Two mechanisms, picked by the server:
   GET/PUT/POST/HEAD, request headers Content-Type, Content-MD5 and x-amz-*, exposing ETag
   (a browser needs each part's ETag to complete a multipart upload). The rule replaces the
   bucket's CORS configuration: the declared origins are the whole truth. With no origins
-  declared the step is skipped: without rules such servers already refuse cross-origin use.
+  declared the one rule allows only ``https://cors-disabled.invalid``, as on MinIO: a bucket
+  without rules is not enough, since some servers then answer every origin (SeaweedFS: its
+  ``-s3.allowedOrigins`` defaults to ``*``).
 
 ``verify`` checks real behaviour: a preflight (OPTIONS with Origin and
 Access-Control-Request-Method: PUT) from a declared origin is echoed in
@@ -76,7 +78,7 @@ def normalise(value: str | None) -> tuple[str, ...]:
 
 
 def minio_read(clients: Clients, desired: MinioDesired) -> ApiValue:
-    return minio_api.read(clients.admin)[minio_api.CORS_ALLOW_ORIGIN]
+    return minio_api.read_for_run(clients)[minio_api.CORS_ALLOW_ORIGIN]
 
 
 def minio_diff(current: ApiValue, desired: MinioDesired) -> list[Change]:
@@ -94,12 +96,12 @@ def minio_diff(current: ApiValue, desired: MinioDesired) -> list[Change]:
 
 def minio_apply(clients: Clients, desired: MinioDesired, changes: list[Change]) -> list[Change]:
     if changes:
-        desired.api.write(clients.admin)
+        minio_api.write_for_run(clients, desired.api)
     return changes
 
 
 def minio_verify(clients: Clients, desired: MinioDesired) -> dict[str, Any]:
-    current = minio_read(clients, desired)
+    current = minio_read(clients, desired)  # read again only if this run wrote the config
     if normalise(current.effective) != normalise(desired.value):
         raise VerifyError(
             f"MinIO reads back cors_allow_origin={current.effective}, not {desired.value}"
@@ -242,22 +244,15 @@ def bucket_observe(current: tuple[Rule, ...]) -> dict[str, Any]:
 
 
 def bucket_step(bucket: str, origins: tuple[str, ...]) -> Step[tuple[Rule, ...], BucketDesired]:
-    skip = None
-    if not origins:
-        skip = (
-            "CORS_ALLOWED_ORIGINS is empty: bucket CORS left as it is "
-            "(with no rules, S3 servers refuse cross-origin requests)"
-        )
     return Step(
         "cors",
         bucket,
-        BucketDesired(bucket, origins),
+        BucketDesired(bucket, origins or (CORS_NONE,)),
         bucket_read,
         bucket_diff,
         bucket_apply,
         bucket_verify,
         bucket_observe,
-        skip,
     )
 
 
@@ -280,7 +275,8 @@ def preflight(clients: Clients, bucket: str, origin: str) -> str | None:
 
 def check_behaviour(clients: Clients, bucket: str, origins: tuple[str, ...]) -> dict[str, Any]:
     allow_any = origins == (ANY_ORIGIN,)
-    declared = [] if allow_any else list(origins[:_MAX_PREFLIGHTS])
+    real = [o for o in origins if o != CORS_NONE]
+    declared = [] if allow_any else real[:_MAX_PREFLIGHTS]
     for origin in declared:
         got = preflight(clients, bucket, origin)
         if got not in (origin, "*"):

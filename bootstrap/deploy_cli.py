@@ -6,10 +6,11 @@ import json
 import os
 import sys
 from dataclasses import asdict, dataclass
+from types import ModuleType
 
 import click
 
-from bootstrap import dockerstack, envfile, localstack
+from bootstrap import dockerstack, envfile
 from bootstrap import stack_settings as stack_mod
 from bootstrap.cli import CONTEXT, fail, json_option
 from bootstrap.errors import EXIT_CODES_HELP, ConfigError, ExitCode, StackError
@@ -51,9 +52,21 @@ class Endpoints:
         return "\n".join(lines)
 
 
-def _endpoints(stack: StackSettings, config: dict[str, str], mode: str) -> Endpoints:
+def _localstack() -> ModuleType:
+    # Imported by the commands that use it: it loads the console and signer settings (jinja2,
+    # PyJWT, cryptography), which every other minio-stack command would pay for at start-up.
+    from bootstrap import localstack
+
+    return localstack
+
+
+def _endpoints(
+    stack: StackSettings, config: dict[str, str], mode: str, nodes: int = 1
+) -> Endpoints:
+    localstack = _localstack()
     native = mode == "native"
     paths = localstack.Paths(stack.data_dir)
+    data = paths.cluster_data if nodes > 1 else paths.minio_data
     return Endpoints(
         mode=mode,
         api_url=stack.api_url,
@@ -61,7 +74,7 @@ def _endpoints(stack: StackSettings, config: dict[str, str], mode: str) -> Endpo
         signer_url=stack.signer_url,
         bucket=config.get("MINIO_BUCKET", "(MINIO_BUCKET is not set)"),
         credentials_file=str(stack.env_file),
-        data=str(paths.minio_data) if native else "the Docker volume minio-stack_minio-data",
+        data=str(data) if native else "the Docker volume minio-stack_minio-data",
         log=str(paths.log) if native else None,
     )
 
@@ -104,16 +117,32 @@ def _use_docker(mode: str) -> bool:
     show_default=True,
     help="Seconds to wait for every service to answer its health check.",
 )
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="MinIO processes: more than 1 runs a distributed, erasure-coded MinIO (2 drives per "
+    "node) behind an nginx balancer on STACK_API_PORT; native only (with Docker, use "
+    "docker-compose.distributed.yaml).",
+)
 @json_option
-def up(mode: str, timeout: float, as_json: bool) -> None:
+def up(mode: str, timeout: float, nodes: int, as_json: bool) -> None:
     """Start MinIO, the signer and the console proxy, wait until healthy, print the URLs.
 
     On first run, creates .env from .env.example with generated secrets (never overwrites it).
     With a Docker engine: `docker compose up --wait`. Without one: the same three services as
     local processes on 127.0.0.1, run in the background by honcho. Already up: says so, exits 0.
+    `--nodes 4` (`make up NODES=4`): MinIO as 4 local processes, distributed and erasure-coded.
     """
     environ = dict(os.environ)
     try:
+        if nodes > 1 and mode == "docker":
+            why = "a distributed MinIO runs natively (--mode native); with Docker use "
+            compose = "docker compose -f docker-compose.distributed.yaml up --wait"
+            raise ConfigError([("--nodes", why + compose)])
+        if nodes > 1:
+            mode = "native"
         stack, config = _load(environ, create=True)
         if _use_docker(mode):
             headline = "already up" if dockerstack.running(stack, environ) else "up"
@@ -121,21 +150,20 @@ def up(mode: str, timeout: float, as_json: bool) -> None:
                 dockerstack.up(stack, environ)
             _report(_endpoints(stack, config, "docker"), headline, as_json)
             sys.exit(int(ExitCode.OK))
+        localstack = _localstack()
         paths = localstack.Paths(stack.data_dir)
         if localstack.running_pid(paths) is not None:
             _report(_endpoints(stack, config, "native"), "already up", as_json)
             sys.exit(int(ExitCode.OK))
         tools = localstack.find_tools(stack)
-        processes = localstack.plan(stack, config, environ, tools)
+        processes = localstack.plan(stack, config, environ, tools, nodes)
         localstack.validate(processes, stack)
-        busy = localstack.busy_ports(stack)
+        busy = localstack.busy_ports(stack, nodes)
         if busy:
             raise ConfigError(busy)
-        pid = localstack.start(processes, stack)
-        click.echo(
-            f"starting minio, signer and console under honcho (pid {pid}); log: {paths.log}",
-            err=True,
-        )
+        pid = localstack.start(processes, stack, nodes, tools)
+        names = ", ".join(p.name for p in processes)
+        click.echo(f"starting {names} under honcho (pid {pid}); log: {paths.log}", err=True)
         try:
             localstack.wait_healthy(stack, pid, timeout)
         except StackError:
@@ -144,7 +172,7 @@ def up(mode: str, timeout: float, as_json: bool) -> None:
             raise
     except StackError as exc:
         fail(exc, as_json)
-    _report(_endpoints(stack, config, "native"), "up", as_json)
+    _report(_endpoints(stack, config, "native", nodes), "up", as_json)
     sys.exit(int(ExitCode.OK))
 
 
@@ -156,6 +184,7 @@ def down(mode: str, as_json: bool) -> None:
     environ = dict(os.environ)
     try:
         stack, _ = _load(environ, create=False)
+        localstack = _localstack()
         paths = localstack.Paths(stack.data_dir)
         stopped: list[str] = []
         killed: list[str] = []
@@ -181,7 +210,7 @@ def down(mode: str, as_json: bool) -> None:
 
 def _data(stack: StackSettings, mode: str) -> str:
     return (
-        str(localstack.Paths(stack.data_dir).minio_data)
+        str(_localstack().Paths(stack.data_dir).minio_data)
         if mode == "native"
         else "the Docker volume"
     )

@@ -14,6 +14,12 @@ child pids it records let `down` clean up even after the manager itself was kill
 
 Everything lives under the data dir: ``minio/`` (the objects), ``nginx/``, ``Procfile`` (what
 runs, for people), ``stack.log``, ``stack.pid`` and ``stack.pids``.
+
+With ``--nodes N`` (`make up NODES=4`) MinIO is distributed and erasure-coded instead: N
+processes on 127.0.0.1 (node i: API on STACK_API_PORT+100+i, its console on +200+i), 2 drives
+each under ``minio-cluster/``, one erasure set; node 1 runs under the entrypoint (so bootstrap
+converges the cluster once), and an nginx ``balancer`` on STACK_API_PORT is the one endpoint
+the signer and clients use, with the same proxy settings as docker-compose.distributed.yaml.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +69,8 @@ _SHARED_WITH_MINIO = re.compile(r"^SIGNER_(ACCESS|SECRET)_KEY(_FILE)?$")
 _STARTED = re.compile(r"^(?P<name>\S+) started \(pid=(?P<pid>\d+)\)")
 STOP_GRACE_SECONDS = 30.0  # honcho itself escalates to SIGKILL 5s after its SIGTERM
 POLL_SECONDS = 0.5
+MAX_NODES = 16
+DRIVES_PER_NODE = 2
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,15 @@ class Paths:
         return self.data_dir / "nginx"
 
     @property
+    def cluster_data(self) -> Path:
+        # Not inside minio/: a single-node MinIO there would take node dirs for buckets.
+        return self.data_dir / "minio-cluster"
+
+    @property
+    def balancer_prefix(self) -> Path:
+        return self.data_dir / "balancer"
+
+    @property
     def procfile(self) -> Path:
         return self.data_dir / "Procfile"
 
@@ -133,39 +150,70 @@ def _for_minio(name: str) -> bool:
 
 
 def plan(
-    stack: StackSettings, config: Mapping[str, str], inherited: Mapping[str, str], tools: Tools
+    stack: StackSettings,
+    config: Mapping[str, str],
+    inherited: Mapping[str, str],
+    tools: Tools,
+    nodes: int = 1,
 ) -> tuple[Process, ...]:
-    """The three processes, each with the inherited basics, its part of .env and its wiring."""
+    """The processes (minio, signer, console; with ``nodes`` > 1 also minio2..N and the
+    balancer), each with the inherited basics, its part of .env and its wiring."""
     base = {k: v for k, v in inherited.items() if not is_managed(k)}
     paths = Paths(stack.data_dir)
 
     def env(select: Callable[[str], bool], wiring: Mapping[str, str]) -> dict[str, str]:
         return {**base, **{k: v for k, v in config.items() if select(k)}, **wiring}
 
-    minio = Process(
-        "minio",
-        (
-            str(tools.minio_stack),
-            "entrypoint",
-            "--",
+    minio_wiring = {
+        # A browser that opens the API URL is sent to the console through the proxy.
+        "MINIO_BROWSER_REDIRECT_URL": stack.console_url,
+        # The console reaches the API, and builds share links, at this URL.
+        "MINIO_SERVER_URL": stack.api_url,
+        "MINIO_UPDATE": "off",
+    }
+    cluster = cluster_nodes(stack, nodes) if nodes > 1 else ()
+    if cluster:
+        server_args: tuple[str, ...] = tuple(cluster_endpoints(paths, cluster))
+        first_console = cluster[0].console_port
+    else:
+        server_args = (str(paths.minio_data),)
+        first_console = stack.minio_console_port
+
+    def server(node: Node | None) -> tuple[str, ...]:
+        address = node.host if node else f"{LOOPBACK}:{stack.api_port}"
+        console = node.console_port if node else stack.minio_console_port
+        return (
             str(tools.minio),
             "server",
-            str(paths.minio_data),
+            *server_args,
             "--address",
-            f"{LOOPBACK}:{stack.api_port}",
+            address,
             "--console-address",
-            f"{LOOPBACK}:{stack.minio_console_port}",
-        ),
-        env(
-            _for_minio,
-            {
-                # A browser that opens the API URL is sent to the console through the proxy.
-                "MINIO_BROWSER_REDIRECT_URL": stack.console_url,
-                # The console reaches the API, and builds share links, at this URL.
-                "MINIO_SERVER_URL": stack.api_url,
-                "MINIO_UPDATE": "off",
-            },
-        ),
+            f"{LOOPBACK}:{console}",
+        )
+
+    minio = Process(
+        "minio",
+        (str(tools.minio_stack), "entrypoint", "--", *server(cluster[0] if cluster else None)),
+        env(_for_minio, {**minio_wiring, **(node_wiring(cluster[0]) if cluster else {})}),
+    )
+    # Nodes 2..N: plain MinIO (bootstrap runs once, beside node 1), without the signer's keys.
+    others = tuple(
+        Process(
+            f"minio{node.index}",
+            server(node),
+            env(
+                lambda k: _for_minio(k) and not k.startswith("SIGNER_"),
+                {**minio_wiring, **node_wiring(node)},
+            ),
+        )
+        for node in cluster[1:]
+    )
+    nginx = (str(tools.nginx), "-p", f"{paths.balancer_prefix}/", "-c", "nginx.conf")
+    balancer = (
+        (Process("balancer", (*nginx, "-e", "stderr", "-g", "daemon off;"), dict(base)),)
+        if cluster
+        else ()
     )
     signer = Process(
         "signer",
@@ -212,11 +260,106 @@ def plan(
             {
                 "PORT": str(stack.console_port),
                 "CONSOLE_UPSTREAM_HOST": LOOPBACK,
-                "CONSOLE_UPSTREAM_PORT": str(stack.minio_console_port),
+                "CONSOLE_UPSTREAM_PORT": str(first_console),
             },
         ),
     )
-    return (minio, signer, console)
+    return (minio, *others, *balancer, signer, console)
+
+
+# --- a distributed MinIO (--nodes N) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    index: int  # 1-based
+    api_port: int
+    console_port: int
+
+    @property
+    def host(self) -> str:
+        return f"{LOOPBACK}:{self.api_port}"
+
+
+def cluster_nodes(stack: StackSettings, nodes: int) -> tuple[Node, ...]:
+    """Node i listens on STACK_API_PORT+100+i (API) and +200+i (its console)."""
+    if not 1 <= nodes <= MAX_NODES:
+        raise ConfigError([("--nodes", f"{nodes} is outside 1..{MAX_NODES}")])
+    if stack.api_port + 200 + nodes > 65535:
+        room = f"(+101..+{200 + nodes}); use a lower port"
+        raise ConfigError(
+            [("STACK_API_PORT", f"{stack.api_port} leaves no room for the nodes' ports {room}")]
+        )
+    return tuple(
+        Node(i, stack.api_port + 100 + i, stack.api_port + 200 + i) for i in range(1, nodes + 1)
+    )
+
+
+def cluster_endpoints(paths: Paths, cluster: Sequence[Node]) -> list[str]:
+    """The one argument list every node gets: each node's own drives, one erasure set.
+
+    Listed one by one, not with MinIO's ellipses: on one host every node needs its own drive
+    paths (MinIO refuses one path behind two ports of an address), and ellipses expand as a
+    cartesian product, which would give every port the same paths. docker-compose.distributed
+    .yaml, where each node is its own host, uses http://minio{1...4}:9000/data{1...2}.
+    """
+    return [
+        f"http://{node.host}{paths.cluster_data / f'node{node.index}' / f'd{drive}'}"
+        for node in cluster
+        for drive in range(1, DRIVES_PER_NODE + 1)
+    ]
+
+
+def node_wiring(node: Node) -> dict[str, str]:
+    return {
+        # Inside a container (/.dockerenv) MinIO otherwise waits forever for loopback hosts to
+        # "resolve to a valid IP"; this names the node's own endpoints. Ignored elsewhere.
+        "_MINIO_SERVER_LOCAL": node.host,
+        # The drives share the machine's root disk, which distributed MinIO refuses unless a
+        # root drive is defined by size: no real drive is smaller than one byte.
+        "MINIO_ROOTDRIVE_THRESHOLD_SIZE": "1B",
+    }
+
+
+def balancer_config(stack: StackSettings, cluster: Sequence[Node], worker_user: str | None) -> str:
+    """nginx in front of the nodes: docker-compose.distributed.yaml's balancer, on loopback."""
+    servers = "".join(f"    server {node.host} max_fails=1 fail_timeout=10s;\n" for node in cluster)
+    user = f"user {worker_user};\n" if worker_user else ""
+    return f"""# Written by `minio-stack up --nodes {len(cluster)}`.
+{user}worker_processes 1;
+pid nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  upstream minio_api {{
+    least_conn;
+{servers}  }}
+  server {{
+    listen {LOOPBACK}:{stack.api_port};
+    # No size limit and no buffering: uploads stream straight through to MinIO.
+    client_max_body_size 0;
+    proxy_buffering off;
+    proxy_request_buffering off;
+    ignore_invalid_headers off;
+    location / {{
+      # SigV4 signs the Host header: pass the client's own, untouched.
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      chunked_transfer_encoding off;
+      proxy_connect_timeout 5s;
+      # A failed node is skipped; a 404 from a node that has just come back (not yet
+      # reconnected to its peers) is retried on another one.
+      proxy_next_upstream error timeout http_502 http_503 http_504 http_404;
+      proxy_next_upstream_tries 2;
+      proxy_pass http://minio_api;
+    }}
+  }}
+}}
+"""
 
 
 def procfile(processes: Iterable[Process]) -> str:
@@ -272,10 +415,21 @@ def find_tools(stack: StackSettings) -> Tools:
     return Tools(minio, minio_stack, Path(sys.executable), Path(nginx), user)
 
 
-def busy_ports(stack: StackSettings) -> list[tuple[str, str]]:
-    """(variable, why) for every port something else already listens on."""
+def busy_ports(stack: StackSettings, nodes: int = 1) -> list[tuple[str, str]]:
+    """(variable, why) for every port something else already listens on; with nodes, also
+    each node port that falls on one of the stack's own ports."""
     problems = []
-    for name, port in stack.ports().items():
+    ports = dict(stack.ports())
+    if nodes > 1:
+        ports.pop("STACK_MINIO_CONSOLE_PORT")  # the nodes have their own console ports
+        own = {port: name for name, port in ports.items()}
+        for node in cluster_nodes(stack, nodes):
+            for offset, port in ((100, node.api_port), (200, node.console_port)):
+                name = f"STACK_API_PORT+{offset + node.index} (node {node.index})"
+                if port in own:
+                    problems.append((name, f"port {port} is also {own[port]}; move one of them"))
+                ports[name] = port
+    for name, port in ports.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             # As the servers themselves do: a closed connection's TIME_WAIT is not "in use".
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -283,7 +437,11 @@ def busy_ports(stack: StackSettings) -> list[tuple[str, str]]:
                 s.bind((LOOPBACK, port))
             except OSError:
                 problems.append(
-                    (name, f"port {port} on {LOOPBACK} is in use; stop what uses it or set {name}")
+                    (
+                        name,
+                        f"port {port} on {LOOPBACK} is in use; stop what uses it or set "
+                        f"{name.split('+', 1)[0]}",
+                    )
                 )
     return problems
 
@@ -343,11 +501,24 @@ def child_pids(paths: Paths) -> dict[str, int]:
     return {name: int(pid) for name, pid in (line.split() for line in lines if line.strip())}
 
 
-def start(processes: tuple[Process, ...], stack: StackSettings) -> int:
+def start(
+    processes: tuple[Process, ...], stack: StackSettings, nodes: int = 1, tools: Tools | None = None
+) -> int:
     """Start honcho in the background with this plan; returns its pid."""
     paths = Paths(stack.data_dir)
     for directory in (paths.data_dir, paths.minio_data, paths.nginx_prefix):
         directory.mkdir(parents=True, exist_ok=True)
+    if nodes > 1:
+        cluster = cluster_nodes(stack, nodes)
+        for node in cluster:
+            for drive in range(1, DRIVES_PER_NODE + 1):
+                (paths.cluster_data / f"node{node.index}" / f"d{drive}").mkdir(
+                    parents=True, exist_ok=True
+                )
+        paths.balancer_prefix.mkdir(parents=True, exist_ok=True)
+        (paths.balancer_prefix / "nginx.conf").write_text(
+            balancer_config(stack, cluster, tools.worker_user if tools else None)
+        )
     paths.procfile.write_text(procfile(processes))
     paths.pids.unlink(missing_ok=True)
     plan_doc = {

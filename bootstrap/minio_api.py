@@ -15,6 +15,12 @@ Two facts shape this module:
   bootstraps setting *different* keys at the same moment could each undo the other's key. So
   every write carries all the keys bootstrap manages (``ApiConfig.desired``): concurrent
   writers then write the same thing and any interleaving ends in the declared state.
+
+Reading is costly: MinIO encrypts each ``config_get`` answer with a key derived by argon2id
+from the root secret, and minio-py derives it again to decrypt (0.1-0.2 s a read). Two steps
+(cors, uploads) plan from this config and verify it, so a run reads it once
+(``read_for_run``) and reads it again only after it wrote it (``write_for_run``): when a run
+changed nothing, the value it planned from is the server's state.
 """
 
 from __future__ import annotations
@@ -22,9 +28,13 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bootstrap.s3 import Clients
 
 SUBSYS = "api"
+_MEMO = "minio_api.values"  # the key in Clients.memo
 CORS_ALLOW_ORIGIN = "cors_allow_origin"
 STALE_UPLOADS_EXPIRY = "stale_uploads_expiry"
 MANAGED = (CORS_ALLOW_ORIGIN, STALE_UPLOADS_EXPIRY)
@@ -95,3 +105,19 @@ class ApiConfig:
 
     def write(self, admin: Any) -> None:
         admin.config_set(SUBSYS, dict(self.desired))
+
+
+def read_for_run(clients: Clients) -> dict[str, ApiValue]:
+    """``read``, once per run until this run writes the config (then once more)."""
+    values = clients.memo.get(_MEMO)
+    if values is None:
+        values = read(clients.admin)
+        clients.memo[_MEMO] = values
+    return values
+
+
+def write_for_run(clients: Clients, api: ApiConfig) -> None:
+    """``api.write``; the next ``read_for_run`` reads the server again."""
+    # Forgotten first: a write that fails half-way leaves the server's state unknown.
+    clients.memo.pop(_MEMO, None)
+    api.write(clients.admin)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,11 +13,13 @@ from bootstrap import envfile
 from bootstrap.cli import CONTEXT, fail, json_option
 from bootstrap.envconfig import parse_duration
 from bootstrap.errors import EXIT_CODES_HELP, ConfigError, StackError
-from bootstrap.rotation import passwords, root, signer_key, targets
+from bootstrap.rotation import passwords, targets
 from bootstrap.rotation import settings as rotation_settings
 from bootstrap.rotation.files import RotationLock
-from bootstrap.rotation.report import Outcome
 from bootstrap.rotation.state import Journal, journal_paths
+
+if TYPE_CHECKING:
+    from bootstrap.rotation.report import Outcome
 
 dry_run_option = click.option(
     "--dry-run", is_flag=True, help="Check and plan only: change nothing, write no journal."
@@ -81,6 +84,10 @@ def rotate_root(
     identity still works and nothing was lost. On any failure the old credentials are put
     back and verified, and the error names the step that failed.
     """
+    # Imported here: the rotation machinery pulls in minio-py and the signer, which other
+    # commands (and `--help`) should not pay for.
+    from bootstrap.rotation import root
+
     try:
         if new_user is not None:
             try:
@@ -145,6 +152,8 @@ def rotate_signer_key(
     the overlap (or with --finish) to revoke the old key; it then checks that a URL signed
     with the old key is refused and one signed with the new key works.
     """
+    from bootstrap.rotation import signer_key
+
     try:
         seconds = _overlap(overlap)
         if finish and seconds is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import requests
@@ -156,6 +156,9 @@ class Clients:
     http: urllib3.PoolManager
     budget: float
     server: str = MINIO
+    # What one run has read and may read again (minio_api memoises the ``api`` config here);
+    # converge() empties it when a run starts.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def connect(cls, settings: Settings, http: urllib3.PoolManager | None = None) -> Clients:

@@ -11,7 +11,8 @@ no object. Two mechanisms, picked by the server:
   AbortIncompleteMultipartUpload DaysAfterInitiation = ceil(days), merged into the bucket's
   existing rules: other rules are kept as they are, never clobbered.
 
-``verify`` reads back what the server really holds.
+``verify`` reads back what the server really holds (on MinIO, after a write; a run that
+wrote nothing already holds the server's value from planning: see minio_api.py).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def seconds_of(value: str | None) -> float | None:
 
 
 def minio_read(clients: Clients, desired: MinioDesired) -> ApiValue:
-    return minio_api.read(clients.admin)[minio_api.STALE_UPLOADS_EXPIRY]
+    return minio_api.read_for_run(clients)[minio_api.STALE_UPLOADS_EXPIRY]
 
 
 def minio_diff(current: ApiValue, desired: MinioDesired) -> list[Change]:
@@ -75,12 +76,12 @@ def minio_diff(current: ApiValue, desired: MinioDesired) -> list[Change]:
 
 def minio_apply(clients: Clients, desired: MinioDesired, changes: list[Change]) -> list[Change]:
     if changes:
-        desired.api.write(clients.admin)
+        minio_api.write_for_run(clients, desired.api)
     return changes
 
 
 def minio_verify(clients: Clients, desired: MinioDesired) -> dict[str, Any]:
-    current = minio_read(clients, desired)
+    current = minio_read(clients, desired)  # read again only if this run wrote the config
     if seconds_of(current.effective) != desired.seconds:
         raise VerifyError(
             f"MinIO reads back stale_uploads_expiry={current.effective}, not {desired.value}"

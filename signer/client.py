@@ -32,7 +32,9 @@ from signer.settings import ClientSettings
 
 DEFAULT_CONCURRENCY = 4
 PART_ATTEMPTS = 4
-CHUNK = 256 * 1024
+CHUNK = 256 * 1024  # download reads
+# A single PUT's body goes out in blocks this large; each moves the progress bar.
+SEND_BLOCK = 1024 * 1024
 DEFAULT_TIMEOUT = 60.0
 # Codes that mean the request itself (or the token) was wrong: exit 2, like bad options.
 _CONFIG_CODES = frozenset({"unauthorized", "bad_request", "mime_not_allowed", "size_too_large"})
@@ -135,37 +137,42 @@ class SignerClient:
         return self.post("/v1/downloads/presign", {"object_key": object_key, **fields})
 
 
-class _Body:
-    """A file slice that requests streams (``read``), with a known length (no chunked
-    encoding: storage checks the signed Content-Length) and progress callbacks."""
+class _FileBody:
+    """A whole file for a single PUT, streamed with its length known (no chunked encoding:
+    storage checks the signed Content-Length), in SEND_BLOCK blocks, each reported to
+    ``on_bytes``. It has no ``read``: urllib3 would then pull 16 KiB at a time."""
 
-    def __init__(self, path: Path, offset: int, length: int, on_bytes: Callable[[int], None]):
+    def __init__(self, path: Path, length: int, on_bytes: Callable[[int], None]) -> None:
         self._file: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed after the request
-        self._file.seek(offset)
-        self._left = length
         self._length = length
         self._on_bytes = on_bytes
-        self.sent = 0
 
     def __len__(self) -> int:
         return self._length
 
     def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.read(CHUNK):
-            yield chunk
-
-    def read(self, size: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        size = self._left if size is None or size < 0 else min(size, self._left)
-        data = self._file.read(size)
-        self._left -= len(data)
-        self.sent += len(data)
-        self._on_bytes(len(data))
-        return data
+        left = self._length
+        while left > 0 and (block := self._file.read(min(SEND_BLOCK, left))):
+            left -= len(block)
+            self._on_bytes(len(block))
+            yield block
 
     def close(self) -> None:
         self._file.close()
+
+
+def _read_part(path: Path, offset: int, length: int) -> bytes:
+    """One part's bytes, read once: it goes out in one send (and again as is on a retry), so
+    an upload holds at most part_size x concurrency bytes."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read(length)
+    if len(data) != length:
+        raise TransferError(
+            f"{path} is shorter than it was when the upload started",
+            hint="the file changed during the upload? upload it again",
+        )
+    return data
 
 
 @dataclass
@@ -195,7 +202,7 @@ class _PartUrls:
 
 
 def _put(
-    http: requests.Session, url: str, headers: dict[str, str], body: _Body, timeout: float
+    http: requests.Session, url: str, headers: dict[str, str], body: _FileBody, timeout: float
 ) -> requests.Response:
     try:
         return http.put(url, data=body, headers=headers, timeout=timeout)
@@ -281,7 +288,7 @@ def upload_file(
 def _upload_single(client: SignerClient, path: Path, intent: dict[str, Any], bar: tqdm) -> None:
     upload = intent["upload"]
     size = int(upload["headers"].get("Content-Length", path.stat().st_size))
-    body = _Body(path, 0, size, bar.update)
+    body = _FileBody(path, size, bar.update)
     try:
         answer = _put(client.http, upload["url"], upload["headers"], body, client.timeout)
     except requests.RequestException as exc:
@@ -320,6 +327,7 @@ def _upload_parts(
     def send(number: int) -> dict[str, Any]:
         offset = (number - 1) * part_size
         length = min(part_size, size - offset)
+        data = _read_part(path, offset, length)
         resign = False
         for attempt in Retrying(
             stop=stop_after_attempt(PART_ATTEMPTS),
@@ -329,15 +337,15 @@ def _upload_parts(
         ):
             with attempt:
                 part = urls.get(number, fresh=resign)
-                body = _Body(path, offset, length, count)
                 try:
-                    answer = _put(client.http, part["url"], part["headers"], body, client.timeout)
+                    answer = client.http.put(
+                        part["url"], data=data, headers=part["headers"], timeout=client.timeout
+                    )
                 except requests.RequestException as exc:
-                    count(-body.sent)
                     raise _Retry(f"part {number}: {type(exc).__name__}") from None
                 if answer.status_code == 200:
+                    count(length)  # progress moves a whole part at a time
                     return {"part_number": number, "etag": answer.headers.get("ETag", "")}
-                count(-body.sent)
                 reason = f"part {number}: {_storage_refusal(answer)}"
                 if answer.status_code == 403:
                     resign = True

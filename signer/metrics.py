@@ -31,10 +31,20 @@ class Metrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        # Each label set's child, looked up once: labels() parses its arguments and takes a
+        # lock on every call, which costs more than counting.
+        self._counters: dict[tuple[str, str], Counter] = {}
+        self._timers: dict[str, Histogram] = {}
 
     def observe(self, route: str, code: str, seconds: float) -> None:
-        self.requests.labels(route=route, code=code).inc()
-        self.latency.labels(route=route).observe(seconds)
+        counter = self._counters.get((route, code))
+        if counter is None:
+            counter = self._counters[(route, code)] = self.requests.labels(route=route, code=code)
+        timer = self._timers.get(route)
+        if timer is None:
+            timer = self._timers[route] = self.latency.labels(route=route)
+        counter.inc()
+        timer.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

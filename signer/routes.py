@@ -2,8 +2,11 @@
 
 Every ``/v1`` route runs the same steps: authenticate the bearer token, take one request from
 its rate-limit bucket, read a bounded JSON body into the route's request model, run the
-use-case in a thread pool (it may call storage, which blocks), answer JSON. Errors at any step
-answer the one error shape, and every request is counted by route and outcome code.
+use-case, answer JSON. A use-case that calls storage (which blocks) runs in the thread pool;
+one that only signs (a single-PUT or form presign, part URLs: tens of microseconds of CPU)
+runs on the event loop, since the hop to a thread and back would cost more than the work.
+Each route says which (``ApiRoute.calls_storage``). Errors at any step answer the one error
+shape, and every request is counted by route and outcome code.
 """
 
 from __future__ import annotations
@@ -48,6 +51,17 @@ MAX_BODY_BYTES = 1024 * 1024
 E = ErrorCode
 _COMMON = (E.UNAUTHORIZED, E.BAD_REQUEST, E.RATE_LIMITED)
 
+# Whether the use-case will call storage for this request (then it runs in the thread pool).
+CallsStorage = Callable[[SignerService, BaseModel], bool]
+
+
+def always(service: SignerService, request: BaseModel) -> bool:
+    return True
+
+
+def never(service: SignerService, request: BaseModel) -> bool:
+    return False
+
 
 @dataclass(frozen=True)
 class ApiRoute:
@@ -58,6 +72,7 @@ class ApiRoute:
     response: type[BaseModel]
     call: str  # the SignerService method
     errors: tuple[ErrorCode, ...]
+    calls_storage: CallsStorage = always
 
 
 API: tuple[ApiRoute, ...] = (
@@ -69,6 +84,7 @@ API: tuple[ApiRoute, ...] = (
         PresignResponse,
         "presign_upload",
         (*_COMMON, E.MIME_NOT_ALLOWED, E.SIZE_TOO_LARGE, E.STORAGE_DENIED),
+        SignerService.upload_calls_storage,  # only a multipart upload is created on storage
     ),
     ApiRoute(
         "/v1/uploads/presign-post",
@@ -78,6 +94,7 @@ API: tuple[ApiRoute, ...] = (
         PresignPostResponse,
         "presign_post",
         (*_COMMON, E.MIME_NOT_ALLOWED, E.SIZE_TOO_LARGE),
+        never,
     ),
     ApiRoute(
         "/v1/uploads/parts",
@@ -87,6 +104,7 @@ API: tuple[ApiRoute, ...] = (
         PartsResponse,
         "sign_parts",
         (*_COMMON, E.SIGNATURE_INVALID),
+        never,  # at most MAX_PARTS_PER_CALL URLs: about a millisecond
     ),
     ApiRoute(
         "/v1/uploads/complete",
@@ -183,13 +201,16 @@ def api_routes(
 
         def make(spec: ApiRoute = spec) -> Handler:
             use_case = getattr(service, spec.call)
+            calls_storage = spec.calls_storage
 
             async def handle(request: Request) -> JSONResponse:
                 subject = tokens.authenticate(request.headers.get("authorization"))
                 if limiter is not None:
                     limiter.check(subject)
                 body = await read_model(request, spec.request)
-                return json_response(await run_in_threadpool(use_case, body, subject))
+                if calls_storage(service, body):
+                    return json_response(await run_in_threadpool(use_case, body, subject))
+                return json_response(use_case(body, subject))
 
             return handle
 

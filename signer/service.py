@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +43,7 @@ from signer.core.policy import (
     part_length,
     plan_parts,
 )
-from signer.core.sigv4 import presign_post, presign_url
+from signer.core.sigv4 import Presigner, presign_post
 from signer.models import (
     INITIAL_PARTS,
     AbortRequest,
@@ -141,6 +142,16 @@ class SignerService:
     def _now(self) -> datetime:
         return self.clock().astimezone(UTC).replace(microsecond=0)
 
+    @functools.cached_property
+    def _presigner(self) -> Presigner:
+        s = self.settings
+        return Presigner(
+            endpoint=s.public_endpoint,
+            access_key=s.access_key,
+            secret_key=s.secret_key,
+            region=s.region,
+        )
+
     def _sign(
         self,
         method: str,
@@ -151,15 +162,10 @@ class SignerService:
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
     ) -> str:
-        s = self.settings
-        return presign_url(
+        return self._presigner.presign(
             method=method,
-            endpoint=s.public_endpoint,
-            bucket=s.bucket,
+            bucket=self.settings.bucket,
             key=key,
-            access_key=s.access_key,
-            secret_key=s.secret_key,
-            region=s.region,
             expires=expires,
             now=now,
             headers=headers,
@@ -237,6 +243,18 @@ class SignerService:
             )
 
     # --- use-cases ----------------------------------------------------------------------------
+
+    def upload_calls_storage(self, req: PresignRequest) -> bool:
+        """Whether ``presign_upload(req)`` calls storage: only to create a multipart upload.
+
+        A request that will be refused reads False: presign_upload refuses it before any
+        storage call.
+        """
+        try:
+            profile = self.settings.policy.profile(req.profile)
+            return choose_strategy(profile, req.size_bytes, req.multipart) == "multipart"
+        except SignerError:
+            return False
 
     def presign_upload(self, req: PresignRequest, subject: str) -> PresignResponse:
         profile = self.settings.policy.profile(req.profile)

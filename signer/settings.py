@@ -21,6 +21,7 @@ Environment (defaults in brackets):
     SIGNER_WORKERS [1]                    uvicorn worker processes
     SIGNER_STORAGE_TIMEOUT [10s]          connect/read timeout of each storage call
     SIGNER_DEMO [false]                   serve the demo upload page at /demo (loopback only)
+    SIGNER_ACCESS_LOG [false]             log a line per request (``/metrics`` counts them anyway)
 
 Client commands (``minio-stack upload``/``download``) read ``ClientSettings``:
     SIGNER_URL [http://127.0.0.1:8080]    the signer's HTTP API
@@ -92,6 +93,7 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     storage_timeout: float = DEFAULT_STORAGE_TIMEOUT
     demo: bool = False
+    access_log: bool = False
 
     @property
     def listen(self) -> str:
@@ -330,6 +332,7 @@ def load(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> S
     workers = env.parsed("SIGNER_WORKERS", parse_workers, DEFAULT_WORKERS)
     timeout = env.parsed("SIGNER_STORAGE_TIMEOUT", parse_timeout, DEFAULT_STORAGE_TIMEOUT)
     demo = env.bool("SIGNER_DEMO", False)
+    access_log = env.bool("SIGNER_ACCESS_LOG", False)
     if demo and not _is_loopback_listen(f"{listen_host}:{listen_port}"):
         env.problem(
             "SIGNER_DEMO",
@@ -356,6 +359,7 @@ def load(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> S
         workers=workers,
         storage_timeout=timeout,
         demo=demo,
+        access_log=access_log,
     )
 
 

@@ -16,6 +16,7 @@ of a key (it may only reappear in a download's Content-Disposition). Template va
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import string
@@ -56,6 +57,7 @@ def template_fields(template: str) -> list[str]:
     return names
 
 
+@functools.lru_cache(maxsize=64)
 def fixed_prefix(template: str, prefix: str) -> str:
     """The part of every key the template renders before the first per-upload variable."""
     out = []
@@ -71,14 +73,22 @@ def fixed_prefix(template: str, prefix: str) -> str:
 
 def key_problem(key: object) -> str | None:
     """Why ``key`` is not a safe object key, or None."""
-    if not isinstance(key, str) or not key:
+    if not isinstance(key, str):
+        return "the object key is empty"
+    return _key_problem(key, characters=True)
+
+
+def _key_problem(key: str, *, characters: bool) -> str | None:
+    """``key_problem``; ``characters=False`` skips the per-character scan, for keys whose
+    characters are already known to be safe."""
+    if not key:
         return "the object key is empty"
     if key.startswith("/"):
         return "the object key starts with '/'"
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in key):
-        return "the object key contains a control character"
-    if "\\" in key:
-        return "the object key contains a backslash"
+    if characters:
+        problem = _character_problem(key)
+        if problem:
+            return problem
     segments = key.split("/")
     if any(segment in (".", "..") for segment in segments):
         return "the object key has a '.' or '..' path segment"
@@ -89,6 +99,22 @@ def key_problem(key: object) -> str | None:
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         return f"the object key is longer than {MAX_KEY_BYTES} bytes (UTF-8)"
     return None
+
+
+def _character_problem(text: str) -> str | None:
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+        return "the object key contains a control character"
+    if "\\" in text:
+        return "the object key contains a backslash"
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_text_is_clean(template: str, prefix: str) -> bool:
+    """Whether the text a template itself puts in every key (its literals and the prefix)
+    is free of control characters and backslashes; checked once per template."""
+    literals = [literal for literal, _, _, _ in string.Formatter().parse(template)]
+    return all(_character_problem(text) is None for text in [*literals, prefix])
 
 
 def validate_object_key(key: str) -> str:
@@ -150,7 +176,12 @@ def make_object_key(
         "ext": normalized_ext,
     }
     key = _render(profile.key_template, values)
-    problem = key_problem(key)
+    # Every value above is ASCII letters, digits, '_' or '-' (checked, or made here), so a
+    # control character or backslash could only come from the template's own text, checked
+    # once per template. The path's shape depends on the values (an empty ext drops a dot),
+    # so it is checked for every key.
+    clean = _fixed_text_is_clean(profile.key_template, profile.prefix)
+    problem = _key_problem(key, characters=not clean)
     if problem is None and not key.startswith(fixed_prefix(profile.key_template, profile.prefix)):
         problem = "the object key left the profile's prefix"
     if problem:

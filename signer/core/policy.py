@@ -331,7 +331,8 @@ def normalize_content_type(content_type: str) -> str:
     hint = "send a Content-Type like image/png, optionally with parameters like ; charset=utf-8"
     if not isinstance(content_type, str) or not content_type.strip():
         raise SignerError(ErrorCode.BAD_REQUEST, "content_type is required", hint=hint)
-    if len(content_type) > 255 or any(ord(ch) < 0x20 or ord(ch) >= 0x7F for ch in content_type):
+    # Printable ASCII is exactly 0x20..0x7E.
+    if len(content_type) > 255 or not (content_type.isascii() and content_type.isprintable()):
         raise SignerError(
             ErrorCode.BAD_REQUEST,
             "content_type must be at most 255 printable ASCII characters",

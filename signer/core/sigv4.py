@@ -5,6 +5,11 @@ must send (Content-Type, Content-Length, If-None-Match, x-amz-checksum-*, SSE, .
 signed header, so storage refuses the upload if the client changes any of them. Query values
 are always rendered ``k=v``, even when empty, as the spec requires.
 
+``Presigner`` signs for one identity, region and endpoint and works out once what does not
+change from URL to URL (the host, the day's scope and signing key, each header-name set's
+SignedHeaders); ``presign_url`` is the same thing as one function call (it keeps a Presigner
+per identity and endpoint).
+
 Spec: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
 POST: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html
 """
@@ -18,6 +23,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlsplit
 
@@ -26,6 +32,9 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MAX_EXPIRES = 604800  # 7 days: the longest a SigV4 presigned URL may live
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SPACES = re.compile(r"\s+")
+_BAD_VALUE = re.compile(r"[\r\n\0]")
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+_UNRESERVED_OR_SLASH = re.compile(r"[A-Za-z0-9_.~/-]*")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Set from the endpoint or by the signer itself; a caller-supplied copy would conflict.
 _RESERVED_HEADERS = frozenset({"host", "authorization", "x-amz-date", "x-amz-content-sha256"})
@@ -45,7 +54,16 @@ _RESERVED_FORM_FIELDS = frozenset(
 
 def uri_encode(text: str, *, keep_slash: bool = False) -> str:
     """RFC 3986: everything but ``A-Z a-z 0-9 - _ . ~`` is %XX (UTF-8), upper-case hex."""
-    return quote(text, safe="/" if keep_slash else "")
+    # Most keys and parameter names need no escaping; quote() walks every character anyway.
+    if (_UNRESERVED_OR_SLASH if keep_slash else _UNRESERVED).fullmatch(text):
+        return text
+    return _quote(text, "/" if keep_slash else "")
+
+
+@functools.lru_cache(maxsize=1024)
+def _quote(text: str, safe: str) -> str:
+    # Credentials, signed-header lists and dispositions repeat from URL to URL.
+    return quote(text, safe=safe)
 
 
 def canonical_query(params: Mapping[str, str]) -> str:
@@ -53,6 +71,17 @@ def canonical_query(params: Mapping[str, str]) -> str:
     pairs = sorted((uri_encode(str(k)), uri_encode(str(v))) for k, v in params.items())
     # CanonicalQueryString = URI-encode(key) "=" URI-encode(value) *( "&" ... ), sorted
     return "&".join(f"{k}={v}" for k, v in pairs)
+
+
+def _trimall(name: str, value: object) -> str:
+    """A header value as SigV4 signs it: trimmed, inner whitespace runs folded to one space."""
+    text = str(value)
+    # Printable ASCII holds no line break, NUL or tab: only a double space needs folding.
+    if text.isascii() and text.isprintable() and "  " not in text:
+        return text.strip()
+    if _BAD_VALUE.search(text):
+        raise ValueError(f"header {name!r} has a line break or NUL in its value")
+    return _SPACES.sub(" ", text.strip())
 
 
 def canonical_headers(headers: Mapping[str, str]) -> tuple[str, str]:
@@ -64,10 +93,7 @@ def canonical_headers(headers: Mapping[str, str]) -> tuple[str, str]:
             raise ValueError(f"header name {name!r} is not an HTTP token")
         if lower in folded:
             raise ValueError(f"header {name!r} is given twice (names are case-insensitive)")
-        text = str(value)
-        if any(ch in text for ch in "\r\n\0"):
-            raise ValueError(f"header {name!r} has a line break or NUL in its value")
-        folded[lower] = _SPACES.sub(" ", text.strip())
+        folded[lower] = _trimall(name, value)
     names = sorted(folded)
     # CanonicalHeaders = *( Lowercase(HeaderName) ":" Trimall(HeaderValue) "\n" )
     block = "".join(f"{name}:{folded[name]}\n" for name in names)
@@ -86,9 +112,15 @@ def canonical_request(
     an already-canonical string."""
     query_string = query if isinstance(query, str) else canonical_query(query)
     header_block, signed = canonical_headers(headers)
+    return _join_request(method, path, query_string, header_block, signed, payload_hash)
+
+
+def _join_request(
+    method: str, path: str, query: str, header_block: str, signed: str, payload_hash: str
+) -> str:
     # CanonicalRequest = HTTPMethod "\n" CanonicalURI "\n" CanonicalQueryString "\n"
     #                    CanonicalHeaders "\n" SignedHeaders "\n" HashedPayload
-    return f"{method.upper()}\n{path}\n{query_string}\n{header_block}\n{signed}\n{payload_hash}"
+    return f"{method.upper()}\n{path}\n{query}\n{header_block}\n{signed}\n{payload_hash}"
 
 
 def scope(datestamp: str, region: str, service: str) -> str:
@@ -118,7 +150,8 @@ def signing_key(secret_key: str, datestamp: str, region: str, service: str) -> b
 
 
 def signature(key: bytes, string_to_sign: str) -> str:
-    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    # hmac.digest with a digest name is OpenSSL's one-shot HMAC: no Python HMAC object.
+    return hmac.digest(key, string_to_sign.encode("utf-8"), "sha256").hex()
 
 
 def amz_date(now: datetime) -> str:
@@ -140,6 +173,7 @@ def _check_expires(expires: int) -> int:
     return expires
 
 
+@functools.lru_cache(maxsize=64)
 def _split_endpoint(endpoint: str) -> tuple[str, str]:
     """(scheme, host header value) of ``scheme://host[:port]``; a default port is dropped."""
     parts = urlsplit(endpoint)
@@ -171,6 +205,185 @@ def _host_for(host: str, bucket: str | None, virtual_host: bool) -> str:
     return f"{bucket}.{host}" if virtual_host and bucket else host
 
 
+@dataclass(frozen=True)
+class _HeaderNames:
+    """One set of caller header names, checked and sorted once (most requests repeat a set)."""
+
+    reserved: str | None  # the first name the signer sets itself, refused
+    valid: bool  # every name an HTTP token, none given twice
+    order: tuple[int, ...]  # caller positions in canonical (sorted) order; -1 is ``host``
+    lower: tuple[str, ...]  # the lower-case names in that order
+    signed: str  # SignedHeaders
+    signed_encoded: str  # SignedHeaders as the X-Amz-SignedHeaders query value
+
+
+@functools.lru_cache(maxsize=256)
+def _header_names(names: tuple[str, ...]) -> _HeaderNames:
+    lowered = [name.strip().lower() for name in names]
+    reserved = next(
+        (name for name, low in zip(names, lowered, strict=True) if low in _RESERVED_HEADERS), None
+    )
+    valid = len(set(lowered)) == len(lowered) and all(map(_HEADER_NAME.fullmatch, lowered))
+    ranked = sorted([*((low, i) for i, low in enumerate(lowered)), ("host", -1)])
+    signed = ";".join(low for low, _ in ranked)
+    return _HeaderNames(
+        reserved,
+        valid,
+        tuple(i for _, i in ranked),
+        tuple(low for low, _ in ranked),
+        signed,
+        uri_encode(signed),
+    )
+
+
+def _query_key(pair: str) -> str:
+    return pair.partition("=")[0]
+
+
+def _check_operation(query: Mapping[str, str] | None) -> dict[str, str]:
+    operation = {str(k): str(v) for k, v in query.items()} if query else {}
+    for name in operation:
+        if name.lower().startswith("x-amz-"):
+            raise ValueError(f"query parameter {name!r} is reserved for the signature")
+    return operation
+
+
+class Presigner:
+    """SigV4 query presigning for one identity, region and endpoint (``scheme://host[:port]``).
+
+    Built once, it keeps what every URL shares: the host, the day's credential scope and
+    signing key (renewed when the UTC day changes), the last second's X-Amz-Date, and for
+    each header-name set its sorted SignedHeaders. Safe to share between threads: each cache
+    is one immutable value, swapped whole.
+    """
+
+    def __init__(
+        self, *, endpoint: str, access_key: str, secret_key: str, region: str, service: str = "s3"
+    ) -> None:
+        self.scheme, self.host = _split_endpoint(endpoint)
+        self.access_key = access_key
+        self.region = region
+        self.service = service
+        self._secret_key = secret_key
+        self._host_value = _trimall("host", self.host)
+        # (datestamp, credential scope, URI-encoded credential, signing key)
+        self._day: tuple[str, str, str, bytes] = ("", "", "", b"")
+        # ((y, m, d, H, M, S), X-Amz-Date): strftime costs more than all the string work
+        self._second: tuple[tuple[int, ...], str] = ((), "")
+
+    def __repr__(self) -> str:
+        return f"Presigner({self.scheme}://{self.host}, {self.access_key}, {self.region})"
+
+    def presign(
+        self,
+        *,
+        method: str,
+        bucket: str | None,
+        key: str,
+        expires: int,
+        now: datetime,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+        virtual_host: bool = False,
+    ) -> str:
+        """A presigned URL, as ``presign_url`` describes it."""
+        _check_expires(expires)
+        return self._presign(method, bucket, key, expires, _utc(now), headers, query, virtual_host)
+
+    def _amz_date(self, when: datetime) -> str:
+        stamp = (when.year, when.month, when.day, when.hour, when.minute, when.second)
+        last, text = self._second
+        if stamp != last:
+            text = when.strftime("%Y%m%dT%H%M%SZ")
+            self._second = (stamp, text)
+        return text
+
+    def _credential(self, datestamp: str) -> tuple[str, str, str, bytes]:
+        day = self._day
+        if day[0] != datestamp:
+            credential_scope = scope(datestamp, self.region, self.service)
+            day = (
+                datestamp,
+                credential_scope,
+                uri_encode(f"{self.access_key}/{credential_scope}"),
+                signing_key(self._secret_key, datestamp, self.region, self.service),
+            )
+            self._day = day
+        return day
+
+    def _presign(
+        self,
+        method: str,
+        bucket: str | None,
+        key: str,
+        expires: int,
+        when: datetime,
+        headers: Mapping[str, str] | None,
+        query: Mapping[str, str] | None,
+        virtual_host: bool,
+    ) -> str:
+        host = _host_for(self.host, bucket, virtual_host)
+        path = _object_path(bucket, key, virtual_host)
+        extra_headers = dict(headers) if headers else {}
+        names = _header_names(tuple(extra_headers))
+        if names.reserved is not None:
+            raise ValueError(f"header {names.reserved!r} is set by the signer; do not pass it")
+        operation = _check_operation(query)
+        if not names.valid:
+            canonical_headers(extra_headers)  # raises for the first bad name or value, as ever
+            raise AssertionError("unreachable: canonical_headers refuses what _header_names did")
+        values = [_trimall(name, value) for name, value in extra_headers.items()]
+        host_value = self._host_value if host == self.host else _trimall("host", host)
+        # CanonicalHeaders = *( Lowercase(HeaderName) ":" Trimall(HeaderValue) "\n" )
+        header_block = "".join(
+            [
+                f"{low}:{values[i] if i >= 0 else host_value}\n"
+                for low, i in zip(names.lower, names.order, strict=True)
+            ]
+        )
+
+        date = self._amz_date(when)
+        _, credential_scope, credential, key_for_day = self._credential(date[:8])
+        # Only the credential and SignedHeaders need escaping, and they are encoded once;
+        # in this order the X-Amz-* pairs are sorted, as the canonical query wants them.
+        auth = [
+            f"X-Amz-Algorithm={ALGORITHM}",
+            f"X-Amz-Credential={credential}",
+            f"X-Amz-Date={date}",
+            f"X-Amz-Expires={expires}",
+            f"X-Amz-SignedHeaders={names.signed_encoded}",
+        ]
+        if operation:
+            # Encode each pair once: the URL keeps their order, the canonical query sorts them
+            # by encoded key (no two are equal, and no key holds "=").
+            pairs = [f"{uri_encode(k)}={uri_encode(v)}" for k, v in operation.items()]
+            # CanonicalQueryString = URI-encode(key) "=" URI-encode(value) *( "&" ... ), sorted
+            canonical_query_string = "&".join(sorted(pairs + auth, key=_query_key))
+            query_string = "&".join(pairs + auth)
+        else:
+            canonical_query_string = query_string = "&".join(auth)
+        request = _join_request(
+            method, path, canonical_query_string, header_block, names.signed, UNSIGNED_PAYLOAD
+        )
+        sig = signature(key_for_day, string_to_sign(date, credential_scope, request))
+        # URL = scheme "://" host CanonicalURI "?" operation-params "&" auth-params
+        #       "&X-Amz-Signature=" signature
+        return f"{self.scheme}://{host}{path}?{query_string}&X-Amz-Signature={sig}"
+
+
+@functools.lru_cache(maxsize=64)
+def _presigner(
+    endpoint: str, access_key: str, secret_key: str, region: str, service: str
+) -> Presigner:
+    return Presigner(
+        endpoint=endpoint,
+        access_key=access_key,
+        secret_key=secret_key,
+        region=region,
+        service=service,
+    )
+
+
 def presign_url(
     *,
     method: str,
@@ -195,38 +408,8 @@ def presign_url(
     """
     _check_expires(expires)
     when = _utc(now)
-    scheme, host = _split_endpoint(endpoint)
-    host = _host_for(host, bucket, virtual_host)
-    path = _object_path(bucket, key, virtual_host)
-    extra_headers = dict(headers or {})
-    for name in extra_headers:
-        if name.strip().lower() in _RESERVED_HEADERS:
-            raise ValueError(f"header {name!r} is set by the signer; do not pass it")
-    operation = {str(k): str(v) for k, v in (query or {}).items()}
-    for name in operation:
-        if name.lower().startswith("x-amz-"):
-            raise ValueError(f"query parameter {name!r} is reserved for the signature")
-
-    date = amz_date(when)
-    credential_scope = scope(date[:8], region, service)
-    signed_headers = {**extra_headers, "host": host}
-    _, signed_names = canonical_headers(signed_headers)
-    auth = {
-        "X-Amz-Algorithm": ALGORITHM,
-        "X-Amz-Credential": f"{access_key}/{credential_scope}",
-        "X-Amz-Date": date,
-        "X-Amz-Expires": str(expires),
-        "X-Amz-SignedHeaders": signed_names,
-    }
-    request = canonical_request(method, path, {**operation, **auth}, signed_headers)
-    to_sign = string_to_sign(date, credential_scope, request)
-    sig = signature(signing_key(secret_key, date[:8], region, service), to_sign)
-    query_string = "&".join(
-        f"{uri_encode(k)}={uri_encode(v)}" for k, v in [*operation.items(), *auth.items()]
-    )
-    # URL = scheme "://" host CanonicalURI "?" operation-params "&" auth-params
-    #       "&X-Amz-Signature=" signature
-    return f"{scheme}://{host}{path}?{query_string}&X-Amz-Signature={sig}"
+    signer = _presigner(endpoint, access_key, secret_key, region, service)
+    return signer._presign(method, bucket, key, expires, when, headers, query, virtual_host)
 
 
 def _covers(condition: object, field: str) -> bool:

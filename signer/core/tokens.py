@@ -12,7 +12,9 @@ variable (Render's ``generateValue`` can make one) has the same keys.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +24,7 @@ import jwt
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from jwt.algorithms import get_default_algorithms
 
 from signer.core.errors import ErrorCode, SignerError
 
@@ -80,6 +83,17 @@ def _timestamp(now: datetime) -> int:
     return int(now.astimezone(UTC).timestamp())
 
 
+def _b64url(data: bytes) -> bytes:
+    # JWS base64url: the URL-safe alphabet without padding (RFC 7515 section 2)
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _header_segment(key: _Key) -> bytes:
+    """The encoded JOSE header of the tokens ``key`` signs, as ``jwt.encode`` writes it."""
+    header = {"typ": "JWT", "alg": key.alg, "kid": key.kid}
+    return _b64url(json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8"))
+
+
 def _invalid(message: str) -> SignerError:
     return SignerError(ErrorCode.SIGNATURE_INVALID, f"intent token rejected: {message}", _HINT)
 
@@ -93,6 +107,9 @@ class TokenKeys:
         if keys[0].private_key is None:
             raise ValueError("the active (first) key must be a private key")
         self._active = keys[0]
+        # What every token the active key signs shares, worked out once (see issue()).
+        self._header = _header_segment(self._active)
+        self._signer = get_default_algorithms()[self._active.alg]
         self._by_kid: dict[str, _Key] = {}
         for key in keys:
             if key.kid in self._by_kid:
@@ -166,14 +183,19 @@ class TokenKeys:
         clash = sorted(_RESERVED_CLAIMS & set(claims))
         if clash:
             raise ValueError(f"claims {', '.join(clash)} are set by issue(); do not pass them")
+        if not isinstance(issuer, str):
+            raise TypeError("Issuer (iss) must be a string.")  # as jwt.encode says it
         iat = _timestamp(now)
         payload = {**claims, "iat": iat, "exp": iat + ttl, "iss": issuer, "aud": audience}
-        return jwt.encode(
-            payload,
-            self._active.private_key,
-            algorithm=self._active.alg,
-            headers={"kid": self._active.kid},
-        )
+        # The compact JWS jwt.encode makes (the same header and payload JSON, signed by PyJWT's
+        # own algorithm object), without what jwt.encode redoes on every call: checking and
+        # serialising the header, copying the payload, looking up the algorithm and the key.
+        # That halves the cost beyond the ECDSA signature itself.
+        # JWS = BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(signature)
+        body = _b64url(json.dumps(payload, separators=(",", ":")).encode("utf-8"))
+        signing_input = self._header + b"." + body
+        signature = self._signer.sign(signing_input, self._active.private_key)
+        return (signing_input + b"." + _b64url(signature)).decode("ascii")
 
     def verify(
         self,

@@ -94,9 +94,11 @@ def test_bucket_diff():
     assert update.kind is Kind.UPDATE and update.payload == (want.rule(),)
 
 
-def test_bucket_step_skipped_without_origins():
-    assert cors.bucket_step("uploads", ()).skip
-    assert cors.bucket_step("uploads", (APP_ORIGIN,)).skip is None
+def test_bucket_step_without_origins_declares_only_the_disabled_origin():
+    # Not skipped: some servers answer every origin for a bucket without rules (SeaweedFS).
+    step = cors.bucket_step("uploads", ())
+    assert step.skip is None and step.desired.origins == (cors.CORS_NONE,)
+    assert cors.bucket_step("uploads", (APP_ORIGIN,)).desired.origins == (APP_ORIGIN,)
 
 
 # --- real MinIO ---------------------------------------------------------------------------------

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from bootstrap import minio_api
+from bootstrap import cors, minio_api, uploads
+from bootstrap.converge import converge
 from bootstrap.minio_api import ApiConfig, ApiValue, parse
+from bootstrap.report import Status
+from bootstrap.s3 import Clients
+from tests.bootstrap.conftest import CountingPool, settings_for
+
+APP = "https://app.example"
 
 # Shaped like the real answer of the pinned MinIO (see test_read_from_real_server).
 PLAIN = (
@@ -55,3 +61,30 @@ def test_write_sets_every_managed_key_in_one_call(fresh_minio):
     values = minio_api.read(admin)
     assert values["cors_allow_origin"].effective == "https://x.example"
     assert values["stale_uploads_expiry"].effective == "3h"
+
+
+def test_a_run_reads_the_api_config_once_and_again_only_after_writing_it(fresh_minio):
+    fresh_minio.client().make_bucket("uploads")
+    api = ApiConfig({minio_api.CORS_ALLOW_ORIGIN: APP, minio_api.STALE_UPLOADS_EXPIRY: "3h"})
+    steps = [cors.minio_step((APP,), api, "uploads"), uploads.minio_step(3 * 3600, api)]
+    pool = CountingPool()
+    clients = Clients.connect(settings_for(fresh_minio), pool)
+
+    def config_reads() -> int:
+        count = sum(1 for r in pool.requests if r.path.endswith("/get-config-kv"))
+        pool.requests.clear()
+        return count
+
+    first = converge(steps, clients, plan=False)
+    assert [r.status for r in first] == [Status.CHANGED, Status.CHANGED]
+    assert all(r.verified for r in first)
+    # One read plans both steps; each step's write is then read back by its verify.
+    assert config_reads() == 3
+    again = converge(steps, clients, plan=False)
+    assert [r.status for r in again] == [Status.UNCHANGED, Status.UNCHANGED]
+    assert all(r.verified for r in again)
+    assert config_reads() == 1  # nothing written: the planning read is the server's state
+    # verify still checks real behaviour: a preflight and a real PUT with an Origin.
+    assert again[0].observed["preflight_declared"] == "allowed"
+    assert again[0].observed["expose_etag"] is True
+    assert minio_api.read(fresh_minio.admin())[minio_api.CORS_ALLOW_ORIGIN].effective == APP

@@ -201,6 +201,7 @@ def test_serve_check(signer_env: dict[str, str]) -> None:
     outcome = CliRunner(env=signer_env).invoke(main, ["signer", "serve", "--check"])
     assert outcome.exit_code == 0, outcome.output
     assert "profiles: default, listing, small, sse" in outcome.stderr
+    assert "uvloop + httptools" in outcome.stderr  # uvicorn[standard]'s fast loop and parser
     assert signer_env["SIGNER_SECRET_KEY"] not in outcome.output
     bad = CliRunner(env={**signer_env, "SIGNER_WORKERS": "many"}).invoke(
         main, ["signer", "serve", "--check"]
@@ -248,5 +249,6 @@ def test_serve_runs_uvicorn(signer_env: dict[str, str], workers: str) -> None:
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     assert output.count("signer for bucket") == int(workers)
+    assert '"GET /readyz' not in output  # no access log line unless SIGNER_ACCESS_LOG=true
     assert signer_env["SIGNER_SECRET_KEY"] not in output
     assert API_TOKEN not in output

@@ -14,6 +14,7 @@ from signer.client import (
     ApiError,
     SignerClient,
     TransferError,
+    _read_part,
     _upload_parts,
     download_file,
     upload_file,
@@ -88,6 +89,16 @@ def test_an_expired_part_url_is_signed_again(
     assert bar.n == source.stat().st_size  # the refused attempt was taken back
     done = client.complete(intent["intent_token"], parts)
     assert done["size_bytes"] == source.stat().st_size
+
+
+def test_a_part_is_read_whole_and_a_file_that_shrank_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "parts.bin"
+    data = os.urandom(3000)
+    source.write_bytes(data)
+    assert _read_part(source, 1000, 1000) == data[1000:2000]
+    assert _read_part(source, 2000, 1000) == data[2000:]
+    with pytest.raises(TransferError, match="shorter than it was"):
+        _read_part(source, 2500, 1000)  # the file lost bytes since the upload was planned
 
 
 def test_signer_errors_keep_their_code_and_exit_code(signer: RunningSigner, tmp_path: Path) -> None:

@@ -47,6 +47,8 @@ def test_defaults() -> None:
     assert settings.policy is DEFAULT_POLICY
     assert settings.token_issuer == settings.token_audience == "minio-stack-signer"
     assert settings.demo is False
+    assert settings.access_log is False  # /metrics counts requests; no line per request
+    assert load({**BASE, "SIGNER_ACCESS_LOG": "true"}).access_log is True
 
 
 def test_an_empty_environment_names_every_missing_variable() -> None:
@@ -91,6 +93,7 @@ def test_secrets_are_never_echoed() -> None:
         ("SIGNER_WORKERS", "0", "1 to 64"),
         ("SIGNER_STORAGE_TIMEOUT", "1h", "at most 5m"),
         ("SIGNER_DEMO", "maybe", "boolean"),
+        ("SIGNER_ACCESS_LOG", "loud", "boolean"),
     ],
 )
 def test_bad_values_name_their_variable(name: str, value: str, expected: str) -> None:

@@ -18,7 +18,7 @@ from signer.core.keys import (
     make_object_key,
     validate_object_key,
 )
-from signer.core.policy import MiB, Profile
+from signer.core.policy import MiB, PolicyError, Profile
 
 NOW = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
 UUID = "0c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5"
@@ -133,6 +133,28 @@ def test_keys_never_escape_the_template_prefix(key_base: str | None, ext: str) -
         if "{key_base}" in profile.key_template:
             assert f"/{base}." in key or key.endswith(f"/{base}")
         assert all(ch.isascii() and ch.isprintable() for ch in key)
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{prefix}/a\\b/{uuid}", "backslash"),
+        ("{prefix}/a\x07b/{uuid}", "control character"),
+    ],
+)
+def test_a_template_whose_own_text_is_unsafe_is_refused(template: str, problem: str) -> None:
+    # Characters are checked in the template's text once, not in every key; such a template
+    # must still never make a key (a policy refuses it when it loads).
+    with pytest.raises(PolicyError, match=problem):
+        dataclasses.replace(DEFAULT, key_template=template)
+
+
+def test_a_key_whose_shape_depends_on_the_extension_is_checked_per_key() -> None:
+    # Loads (the trial render has an extension), but an empty extension leaves a folder name.
+    profile = dataclasses.replace(DEFAULT, key_template="{prefix}/{uuid}/.{ext}")
+    assert make_object_key(profile, ext="png", now=NOW, uuid=UUID)[0].endswith(f"/{UUID}/.png")
+    error = _bad_request(make_object_key, profile, ext="", now=NOW, uuid=UUID)
+    assert "ends with '/'" in error.message
 
 
 # --- validate_object_key ---------------------------------------------------------------------

@@ -12,6 +12,8 @@ from botocore.auth import S3SigV4Auth, S3SigV4PostAuth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.utils import percent_encode
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from signer.core import sigv4
 from tests.conftest import SHARED, shared_path
@@ -501,3 +503,122 @@ def test_presign_post_bad_arguments(changes: dict, message: str) -> None:
     }
     with pytest.raises(ValueError, match=message):
         sigv4.presign_post(**args)
+
+
+# --- Presigner: the per-identity object presign_url keeps ---------------------------------
+
+
+def _presigner(endpoint: str = "http://127.0.0.1:9000") -> sigv4.Presigner:
+    return sigv4.Presigner(
+        endpoint=endpoint, access_key=ACCESS, secret_key=SECRET, region="us-east-1"
+    )
+
+
+@pytest.mark.parametrize("name", VECTOR_NAMES)
+def test_presigner_gives_the_shared_vector_url(name: str) -> None:
+    vectors = json.loads(shared_path(VECTORS).read_text())["vectors"]
+    vector = next(v for v in vectors if v["name"] == name)
+    signer = sigv4.Presigner(
+        endpoint=vector["endpoint"],
+        access_key=vector["access_key"],
+        secret_key=vector["secret_key"],
+        region=vector["region"],
+        service=vector["service"],
+    )
+    for _ in range(2):  # the second URL comes from the caches the first one filled
+        url = signer.presign(
+            method=vector["method"],
+            bucket=vector["bucket"],
+            key=vector["key"],
+            expires=vector["expires"],
+            now=_parse_amz_date(vector["amz_date"]),
+            headers=vector["headers"],
+            query=vector.get("query"),
+            virtual_host=vector.get("virtual_host", False),
+        )
+        assert url == vector["url"]
+
+
+def test_presigner_follows_the_clock_across_seconds_and_days() -> None:
+    signer = _presigner()
+    headers = HEADER_SETS["sse"]
+    for now in (NOW, NOW + timedelta(seconds=1), NOW + timedelta(days=1), NOW):
+        url = signer.presign(
+            method="PUT", bucket="uploads", key="a b.pdf", expires=900, now=now, headers=headers
+        )
+        reference = _botocore_presign(
+            method="PUT",
+            url="http://127.0.0.1:9000/uploads/a%20b.pdf",
+            headers=headers,
+            expires=900,
+            now=now,
+        )
+        assert url == reference, now
+
+
+def test_presigner_checks_its_endpoint_and_arguments() -> None:
+    with pytest.raises(ValueError, match="no path"):
+        _presigner("http://h:9000/base")
+    signer = _presigner()
+    args = {"method": "GET", "bucket": "b", "key": "k", "expires": 60, "now": NOW}
+    for changes, message in [
+        ({"expires": 0}, "1..604800"),
+        ({"now": datetime(2026, 11, 23)}, "timezone-aware"),
+        ({"key": ""}, "key"),
+        ({"headers": {"Authorization": "x"}}, "set by the signer"),
+        ({"headers": {"bad name": "x"}}, "not an HTTP token"),
+        ({"headers": {"a": "1", "A": "2"}}, "given twice"),
+        ({"headers": {"x-amz-meta-a": "a\nb"}}, "line break"),
+        ({"query": {"x-amz-date": "1"}}, "reserved"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            signer.presign(**{**args, **changes})
+    assert SECRET not in repr(signer)
+
+
+header_values = st.text(
+    st.characters(codec="utf-8", exclude_characters="\r\n\x00"), max_size=30
+).filter(lambda v: v.strip() == v and "  " not in v and "\t" not in v)
+keys = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    key=keys,
+    headers=st.dictionaries(
+        st.sampled_from(["Content-Type", "Content-Length", "x-amz-meta-intent", "Cache-Control"]),
+        header_values,
+        max_size=4,
+    ),
+    query=st.dictionaries(
+        st.sampled_from(["partNumber", "uploadId", "response-content-disposition", "a", "Z"]),
+        st.text(max_size=20),
+        max_size=3,
+    ),
+)
+def test_presign_url_matches_botocore_for_any_key_headers_and_query(
+    key: str, headers: dict[str, str], query: dict[str, str]
+) -> None:
+    ours = sigv4.presign_url(
+        method="PUT",
+        endpoint="http://127.0.0.1:9000",
+        bucket="uploads",
+        key=key,
+        access_key=ACCESS,
+        secret_key=SECRET,
+        region="us-east-1",
+        expires=900,
+        now=NOW,
+        headers=headers,
+        query=query,
+    )
+    request = AWSRequest(
+        method="PUT",
+        url=f"http://127.0.0.1:9000/uploads/{percent_encode(key, safe='/~')}",
+        headers=headers,
+        params=dict(query),
+    )
+    auth = S3SigV4QueryAuth(Credentials(ACCESS, SECRET), "s3", "us-east-1", expires=900)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
+        auth.add_auth(request)
+    assert ours == request.url

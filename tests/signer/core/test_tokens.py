@@ -249,6 +249,40 @@ def test_from_pem_rsa_and_ec(ec_pem: bytes, rsa_pem: bytes) -> None:
     assert jwt.get_unverified_header(_issue(ec_keys))["alg"] == "ES256"
 
 
+def _reference(keys: TokenKeys, pem: bytes, alg: str) -> str:
+    """What PyJWT's own jwt.encode makes of the same claims with the same key."""
+    payload = {**CLAIMS, "iat": int(NOW.timestamp()), "exp": int(NOW.timestamp()) + 900}
+    private = serialization.load_pem_private_key(pem, None)
+    return jwt.encode(
+        {**payload, "iss": ISS, "aud": AUD},
+        private,
+        algorithm=alg,
+        headers={"kid": keys.active_kid},
+    )
+
+
+def test_tokens_are_what_jwt_encode_makes(ec_pem: bytes, rsa_pem: bytes) -> None:
+    # RS256 signatures are deterministic: the whole token is byte for byte PyJWT's.
+    rsa_keys = TokenKeys.from_pem(rsa_pem)
+    assert _issue(rsa_keys) == _reference(rsa_keys, rsa_pem, "RS256")
+    # ES256 signatures are randomised: the header and payload are PyJWT's, and PyJWT (with
+    # nothing but the public key) accepts the signature.
+    ec_keys = TokenKeys.from_pem(ec_pem)
+    token = _issue(ec_keys)
+    assert token.split(".")[:2] == _reference(ec_keys, ec_pem, "ES256").split(".")[:2]
+    public = serialization.load_pem_private_key(ec_pem, None).public_key()
+    decoded = jwt.decode(
+        token,
+        public,
+        algorithms=["ES256"],
+        audience=AUD,
+        issuer=ISS,
+        options={"verify_exp": False},  # issued at the tests' fixed NOW
+    )
+    assert decoded["object_key"] == CLAIMS["object_key"]
+    assert len(base64.urlsafe_b64decode(token.split(".")[2] + "==")) == 64  # raw r || s
+
+
 def test_from_pem_previous_public_key_still_verifies(ec_pem: bytes, rsa_pem: bytes) -> None:
     old_token = _issue(TokenKeys.from_pem(ec_pem))
     public_pem = (
