@@ -11,6 +11,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 MINIO_BIN := .cache/bin/minio
 PYTEST_ARGS ?=
+# `make up NODES=4`: MinIO as 4 local processes, distributed and erasure-coded (native only).
+NODES ?= 1
+# `make soak`: the signer under sustained load (tests/reliability/soak.py).
+SOAK_ARGS ?= --duration 60 --connections 64
 PY_DIRS := bootstrap signer console tests bench
 
 .PHONY: help  ## Show this list
@@ -53,11 +57,15 @@ clean:
 bench: install minio
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-.PHONY: up  ## Run MinIO, signer and console proxy (Docker if available, else native); print URLs
+.PHONY: up  ## Run MinIO, signer and console proxy (Docker if available, else native); NODES=4: distributed MinIO
 up: install
-	@if ! docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory minio; fi
-	@$(BIN)/minio-stack up
+	@if [ "$(NODES)" != 1 ] || ! docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory minio; fi
+	@$(BIN)/minio-stack up --nodes $(NODES)
 
 .PHONY: down  ## Stop everything `make up` started (data in .data/ or the Docker volume stays)
 down: install
 	@$(BIN)/minio-stack down
+
+.PHONY: soak  ## Soak the signer: presign+PUT+complete, 60 s at 64 connections; prints requests, errors, RSS
+soak: install minio
+	$(BIN)/python -m tests.reliability.soak $(SOAK_ARGS)

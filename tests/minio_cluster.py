@@ -12,8 +12,9 @@ the same two paths). docker-compose.distributed.yaml, where each node is its own
 the ellipsis form.
 
 Two environment settings make loopback clusters work on any machine:
-- ``MINIO_CI_CD=1``: test drives live on the root disk, which MinIO otherwise refuses in
-  distributed mode ("drive is part of root drive").
+- ``MINIO_ROOTDRIVE_THRESHOLD_SIZE=1B``: test drives live on the root disk, which MinIO
+  otherwise refuses in distributed mode ("drive is part of root drive"); with a threshold,
+  only drives of at most that size count as root drives.
 - ``_MINIO_SERVER_LOCAL=127.0.0.1:Pi``: inside a container (``/.dockerenv`` exists, as on CI
   machines) MinIO waits forever for loopback hosts to "resolve to a valid IP"; this names the
   node's own endpoints as local. Outside containers MinIO ignores it.
@@ -21,7 +22,6 @@ Two environment settings make loopback clusters work on any machine:
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import secrets
@@ -132,7 +132,7 @@ class MinioCluster:
             MINIO_ROOT_USER=self.access_key,
             MINIO_ROOT_PASSWORD=self.secret_key,
             MINIO_UPDATE="off",
-            MINIO_CI_CD="1",
+            MINIO_ROOTDRIVE_THRESHOLD_SIZE="1B",
             _MINIO_SERVER_LOCAL=node.host,
         )
         return env
@@ -212,27 +212,6 @@ class MinioCluster:
             time.sleep(0.5)
         tail = self.log_tail(index)
         raise TimeoutError(f"node {index} ({node.host}) not healthy in {timeout}s; log:\n{tail}")
-
-    def online_drives(self, index: int) -> int | None:
-        """How many drives node ``index`` sees online (its admin ServerInfo), None if down."""
-        try:
-            return int(json.loads(self.admin(index).info())["backend"]["onlineDisks"])
-        except Exception:  # noqa: BLE001 - a node that cannot answer sees nothing
-            return None
-
-    def wait_all_drives_online(self, timeout: float = 120) -> None:
-        """Until every node sees every drive. /minio/health/cluster turns 200 at write quorum,
-        before a returning node has reconnected to all its peers; until then a read through it
-        can miss objects written while it was away."""
-        total = self.nodes_count * self.drives_per_node
-        deadline = time.monotonic() + timeout
-        views: dict[int, int | None] = {}
-        while time.monotonic() < deadline:
-            views = {n.index: self.online_drives(n.index) for n in self.nodes}
-            if all(v == total for v in views.values()):
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"drives online per node after {timeout}s: {views} (want {total})")
 
     # --- clients ----------------------------------------------------------------------------
 
