@@ -285,28 +285,56 @@ def upload_file(
     return {**result, "strategy": intent["strategy"]}
 
 
+def _retrying() -> Retrying:
+    return Retrying(
+        stop=stop_after_attempt(PART_ATTEMPTS),
+        wait=wait_exponential(multiplier=0.5, max=8),
+        retry=retry_if_exception_type(_Retry),
+        reraise=True,
+    )
+
+
 def _upload_single(client: SignerClient, path: Path, intent: dict[str, Any], bar: tqdm) -> None:
+    """One PUT, retried like a part when storage is busy (503 SlowDown) or the link drops."""
     upload = intent["upload"]
     size = int(upload["headers"].get("Content-Length", path.stat().st_size))
-    body = _FileBody(path, size, bar.update)
     try:
-        answer = _put(client.http, upload["url"], upload["headers"], body, client.timeout)
-    except requests.RequestException as exc:
+        for attempt in _retrying():
+            with attempt:
+                retried = attempt.retry_state.attempt_number > 1
+                if retried:
+                    bar.reset()
+                body = _FileBody(path, size, bar.update)
+                try:
+                    answer = _put(
+                        client.http, upload["url"], upload["headers"], body, client.timeout
+                    )
+                except requests.RequestException as exc:
+                    raise _Retry(f"the upload to storage failed ({type(exc).__name__})") from None
+                if answer.status_code == 200:
+                    return
+                if answer.status_code == 412 and retried:
+                    # An earlier try landed but its answer was lost (If-None-Match: * refuses a
+                    # second write); complete then checks the object is this intent's own.
+                    return
+                if answer.status_code == 501:
+                    raise TransferError(
+                        f"{_storage_refusal(answer)} to the upload of {path.name}",
+                        hint="storage cannot do the server-side encryption this profile "
+                        "requires (MinIO needs a KMS for it); ask the operator, or use "
+                        "another profile",
+                    )
+                if answer.status_code >= 500 or answer.status_code == 429:
+                    raise _Retry(f"{_storage_refusal(answer)} to the upload of {path.name}")
+                raise TransferError(
+                    f"{_storage_refusal(answer)} to the upload of {path.name}",
+                    hint="the URL expired, or the file changed since it was presigned; try again",
+                )
+    except _Retry as exc:
         raise TransferError(
-            f"the upload to storage failed ({type(exc).__name__})",
-            hint="check that SIGNER_PUBLIC_ENDPOINT is reachable from here",
+            f"{exc} (after {PART_ATTEMPTS} tries)",
+            hint="check that SIGNER_PUBLIC_ENDPOINT is reachable from here and storage is up",
         ) from None
-    if answer.status_code == 501:
-        raise TransferError(
-            f"{_storage_refusal(answer)} to the upload of {path.name}",
-            hint="storage cannot do the server-side encryption this profile requires "
-            "(MinIO needs a KMS for it); ask the operator, or use another profile",
-        )
-    if answer.status_code != 200:
-        raise TransferError(
-            f"{_storage_refusal(answer)} to the upload of {path.name}",
-            hint="the URL expired, or the file changed since it was presigned; try again",
-        )
 
 
 def _upload_parts(
@@ -329,12 +357,7 @@ def _upload_parts(
         length = min(part_size, size - offset)
         data = _read_part(path, offset, length)
         resign = False
-        for attempt in Retrying(
-            stop=stop_after_attempt(PART_ATTEMPTS),
-            wait=wait_exponential(multiplier=0.5, max=8),
-            retry=retry_if_exception_type(_Retry),
-            reraise=True,
-        ):
+        for attempt in _retrying():
             with attempt:
                 part = urls.get(number, fresh=resign)
                 try:

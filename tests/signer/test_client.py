@@ -133,3 +133,58 @@ def test_storage_without_kms_is_explained(client: SignerClient, tmp_path: Path) 
     with pytest.raises(TransferError) as caught:
         upload_file(client, source, profile="sse", multipart="off")
     assert "501 NotImplemented" in caught.value.message and "KMS" in caught.value.hint
+
+
+def test_a_single_put_is_retried_when_storage_is_busy(client: SignerClient, tmp_path: Path) -> None:
+    """A real forwarding proxy answers the first PUT with 503 SlowDown, as a busy or degraded
+    MinIO does, and passes the retry through to the real MinIO unchanged."""
+    import http.server
+    import threading
+
+    import requests
+
+    from signer.client import _bar, _upload_single
+
+    source = tmp_path / "busy.txt"
+    source.write_bytes(b"retry me\n" * 100)
+    intent = client.presign(content_type="text/plain", size_bytes=900, multipart="off")
+    storage = urlsplit(intent["upload"]["url"])
+    sizes: list[int] = []
+
+    class Flaky(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:  # noqa: N802 - the stdlib's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            sizes.append(len(body))
+            if len(sizes) == 1:
+                answer_status, payload = 503, b"<Error><Code>SlowDown</Code></Error>"
+            else:
+                # Same path, query and headers: the signature (for storage's host) still holds.
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                answer = requests.put(
+                    f"{storage.scheme}://{storage.netloc}{self.path}",
+                    data=body,
+                    headers=headers,
+                    timeout=30,
+                )
+                answer_status, payload = answer.status_code, answer.content
+            self.send_response(answer_status)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        intent["upload"]["url"] = (
+            f"http://127.0.0.1:{proxy.server_port}{storage.path}?{storage.query}"
+        )
+        with _bar(900, source.name, False) as bar:
+            _upload_single(client, source, intent, bar)
+    finally:
+        proxy.shutdown()
+    assert sizes == [900, 900]
+    result = client.complete(intent["intent_token"])
+    assert result["size_bytes"] == 900 and result["object_key"] == intent["object_key"]
