@@ -275,9 +275,10 @@ def _profile_from(name: object, raw: object) -> Profile:
         raise PolicyError(path, "must be a mapping of profile fields")
     unknown = sorted(str(key) for key in raw if key not in _PROFILE_FIELDS)
     if unknown:
+        # The name is quoted in the reason too: an empty or blank key must still be visible.
         raise PolicyError(
             f"{path}.{unknown[0]}",
-            f"unknown field; profile fields are {', '.join(_PROFILE_FIELDS)}",
+            f"unknown field {unknown[0]!r}; profile fields are {', '.join(_PROFILE_FIELDS)}",
         )
     for required in ("mime_types", "size_max"):
         if required not in raw:
@@ -311,7 +312,9 @@ def load_policy(text: str, source: str = "<policy>") -> Policy:
         raise PolicyError(source, "must be a YAML mapping with a 'profiles' key", source)
     unknown = sorted(str(key) for key in doc if key not in ("profiles", "default_profile"))
     if unknown:
-        raise PolicyError(unknown[0], "unknown field; use profiles and default_profile", source)
+        raise PolicyError(
+            unknown[0], f"unknown field {unknown[0]!r}; use profiles and default_profile", source
+        )
     raw_profiles = doc.get("profiles")
     if not isinstance(raw_profiles, Mapping) or not raw_profiles:
         raise PolicyError("profiles", "must map profile names to profile settings", source)

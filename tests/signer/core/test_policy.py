@@ -497,3 +497,16 @@ def test_format_size() -> None:
     assert format_size(5 * GiB) == "5 GiB"
     assert format_size(15 * MiB) == "15 MiB"
     assert format_size(1000) == "1000 bytes"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"": 1\n',
+        'profiles:\n  default:\n    mime_types: {image/png: png}\n    size_max: 1MiB\n    "": 3\n',
+    ],
+)
+def test_an_empty_key_is_named_in_the_error(text: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        load_policy(text)
+    assert "unknown field ''" in str(info.value)
