@@ -26,7 +26,6 @@ import os
 import pwd
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -37,27 +36,23 @@ import yaml
 from minio.credentials import StaticProvider
 
 from minio import Minio, MinioAdmin
-from tests.minio_server import MINIO_BINARY, ROOT, STOP_GRACE_SECONDS, free_port
+from tests.minio_server import MINIO_BINARY, ROOT
+from tests.processes import (
+    free_port,
+    kill_process,
+    log_tail,
+    port_is_free,
+    start_logged,
+    stop_process,
+)
 
 
 def consecutive_free_ports(count: int, attempts: int = 50) -> int:
     """A base port such that base .. base+count-1 are all free on 127.0.0.1."""
     for _ in range(attempts):
         base = free_port()
-        if base + count >= 65536:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
+        if base + count < 65536 and all(port_is_free(p) for p in range(base, base + count)):
             return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
     raise RuntimeError(f"no {count} consecutive free ports found in {attempts} tries")
 
 
@@ -150,12 +145,7 @@ class MinioCluster:
             return node
         for drive in node.drives(self.drives_per_node):
             drive.mkdir(parents=True, exist_ok=True)
-        log = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child, closed by it
-        node.proc = subprocess.Popen(
-            self.command(node), env=self.env(node), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        log.close()
+        node.proc = start_logged(self.command(node), node.log_path, env=self.env(node))
         return node
 
     def start(self, timeout: float = 120) -> MinioCluster:
@@ -172,22 +162,13 @@ class MinioCluster:
     def kill_node(self, index: int) -> None:
         """SIGKILL: a crash, not a shutdown."""
         node = self.node(index)
-        if node.proc is not None and node.proc.poll() is None:
-            node.proc.kill()
-            node.proc.wait()
-        node.proc = None
+        proc, node.proc = node.proc, None
+        kill_process(proc)
 
     def stop_node(self, index: int) -> None:
         node = self.node(index)
         proc, node.proc = node.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
     def stop(self) -> None:
         for node in self.nodes:
@@ -232,11 +213,7 @@ class MinioCluster:
         )
 
     def log_tail(self, index: int, lines: int = 40) -> str:
-        try:
-            text = self.node(index).log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.node(index).log_path, lines)
 
     def object_drives(self, index: int, bucket: str, key: str) -> list[Path]:
         """The drives of one node that hold this object's metadata (xl.meta)."""
@@ -302,10 +279,7 @@ class ClusterBalancer:
         (self.prefix / "nginx.conf").write_text(
             loopback_balancer_config(self.cluster, self.port, self.console_port)
         )
-        with open(self.prefix / "nginx.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.proc = start_logged(self.command(), self.prefix / "nginx.log")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -320,21 +294,10 @@ class ClusterBalancer:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process(proc, signal.SIGQUIT, kill_group=True)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = (self.prefix / "nginx.log").read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.prefix / "nginx.log", lines)
 
     def client(self) -> Minio:
         return Minio(

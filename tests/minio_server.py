@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +17,13 @@ from minio.credentials import StaticProvider
 
 from bootstrap.health import wait_ready
 from minio import Minio, MinioAdmin
+from tests.processes import free_port, kill_process, log_tail, start_logged, stop_process
+
+# free_port is re-exported: many tests and bench/ import it from here.
+__all__ = ["MINIO_BINARY", "ROOT", "MinioServer", "free_port"]
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIO_BINARY = Path(os.environ.get("MINIO_BINARY", ROOT / ".cache" / "bin" / "minio"))
-STOP_GRACE_SECONDS = 10
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -79,15 +74,7 @@ class MinioServer:
         if not MINIO_BINARY.exists():
             raise RuntimeError(f"{MINIO_BINARY} is missing: run `make minio` first")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed by it
-        self.proc = subprocess.Popen(
-            self.command(),
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        self.proc = start_logged(self.command(), self.log_path, env=self.env())
         if wait:
             try:
                 wait_ready(self.endpoint, timeout)
@@ -98,33 +85,19 @@ class MinioServer:
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after a bound. Returns the exit code."""
-        if self.proc is None:
-            return None
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        return stop_process(proc)
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
+        proc, self.proc = self.proc, None
+        kill_process(proc)
 
     def restart(self, **kwargs) -> MinioServer:
         self.stop()
         return self.start(**kwargs)
 
     def log_tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def client(self, access_key: str | None = None, secret_key: str | None = None) -> Minio:
         return Minio(

@@ -19,8 +19,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,33 +28,18 @@ from pathlib import Path
 import urllib3
 
 from minio import Minio
+from tests.processes import free_port, log_tail, port_is_free, start_logged, stop_process
 
 WEED_BINARY = Path(os.environ.get("WEED_BINARY", Path(sys.executable).with_name("weed")))
-STOP_GRACE_SECONDS = 10
 # weed's embedded worker dials the admin server at admin.port + 10000 whatever admin.port.grpc
 # says, so the admin port is chosen with that twin free as well.
 GRPC_PORT_OFFSET = 10000
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def admin_port_pair(attempts: int = 50) -> tuple[int, int]:
     for _ in range(attempts):
         port = free_port()
-        if port + GRPC_PORT_OFFSET < 65536 and _port_is_free(port + GRPC_PORT_OFFSET):
+        if port + GRPC_PORT_OFFSET < 65536 and port_is_free(port + GRPC_PORT_OFFSET):
             return port, port + GRPC_PORT_OFFSET
     raise RuntimeError(f"no free port p with p+{GRPC_PORT_OFFSET} also free in {attempts} tries")
 
@@ -174,12 +157,7 @@ class SeaweedServer:
     def start(self, wait: bool = True, timeout: float = 60) -> SeaweedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.write_config()
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed by it
-        self.proc = subprocess.Popen(
-            self.command(), env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-            cwd=self.data_dir, start_new_session=True,
-        )  # fmt: skip
-        log.close()
+        self.proc = start_logged(self.command(), self.log_path, env=self.env(), cwd=self.data_dir)
         if wait:
             try:
                 self.wait_ready(timeout)
@@ -210,23 +188,11 @@ class SeaweedServer:
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after a bound. Returns the exit code."""
-        if self.proc is None:
-            return None
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        return stop_process(proc)
 
     def log_tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def client(
         self,

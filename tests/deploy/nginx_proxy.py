@@ -13,10 +13,10 @@ from pathlib import Path
 
 import requests
 
-from tests.minio_server import ROOT, free_port
+from tests.minio_server import ROOT
+from tests.processes import free_port, log_tail, start_logged, stop_process
 
 NGINX = Path("/usr/sbin/nginx")
-STOP_GRACE_SECONDS = 10
 
 
 def worker_user() -> str | None:
@@ -68,15 +68,7 @@ class ConsoleProxy:
             "--",
             *nginx_command(self.prefix, "-g", "daemon off;"),
         ]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = start_logged(command, self.log_path, env=env, cwd=ROOT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -91,19 +83,9 @@ class ConsoleProxy:
         raise RuntimeError(f"nginx did not answer /healthz within {timeout}s:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGQUIT)  # graceful: finish requests in flight
-            try:
-                proc.wait(STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        # SIGQUIT is nginx's graceful stop: requests in flight finish.
+        stop_process(proc, signal.SIGQUIT, kill_group=True)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)

@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from dotenv import dotenv_values
 
 from bootstrap import localstack
-from bootstrap.envfile import fill_secrets
 from bootstrap.errors import ConfigError
-from bootstrap.stack_settings import StackSettings, load
+from bootstrap.stack_settings import load
+from tests.local_stack import TOOLS, example_config, plan_settings
 from tests.minio_server import ROOT
-
-TOOLS = localstack.Tools(
-    minio=Path("/x/minio"),
-    minio_stack=Path("/x/minio-stack"),
-    python=Path("/x/python"),
-    nginx=Path("/usr/sbin/nginx"),
-    worker_user=None,
-)
-
-
-def stack(tmp_path: Path, **environ: str) -> StackSettings:
-    return load({"STACK_DATA_DIR": str(tmp_path / "data"), **environ}, {})
-
-
-def example_config() -> dict[str, str]:
-    """What .env holds after `env-init`: the example with its secrets generated."""
-    text, _ = fill_secrets((ROOT / ".env.example").read_text())
-    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v}
 
 
 def test_defaults_and_precedence(tmp_path: Path) -> None:
@@ -62,7 +42,7 @@ def test_each_process_gets_only_its_share(tmp_path: Path) -> None:
         "PORT": "1",
         "SIGNER_S3_ENDPOINT": "http://elsewhere:1",
     }
-    minio, signer, console = localstack.plan(stack(tmp_path), config, inherited, TOOLS)
+    minio, signer, console = localstack.plan(plan_settings(tmp_path), config, inherited, TOOLS)
     assert minio.env["PATH"] == "/usr/bin"
     # .env is the configuration: the shell's MINIO_*/SIGNER_*/PORT never leak in.
     assert minio.env["MINIO_ROOT_PASSWORD"] == config["MINIO_ROOT_PASSWORD"]
@@ -83,7 +63,7 @@ def test_each_process_gets_only_its_share(tmp_path: Path) -> None:
 
 
 def test_commands_are_the_images_commands(tmp_path: Path) -> None:
-    s = stack(tmp_path, STACK_API_PORT="9300", STACK_MINIO_CONSOLE_PORT="9301")
+    s = plan_settings(tmp_path, STACK_API_PORT="9300", STACK_MINIO_CONSOLE_PORT="9301")
     minio, signer, console = localstack.plan(s, example_config(), {}, TOOLS)
     assert minio.argv[:3] == ("/x/minio-stack", "entrypoint", "--")
     assert minio.argv[3:] == (
@@ -106,7 +86,7 @@ def test_commands_are_the_images_commands(tmp_path: Path) -> None:
 def test_validate_reports_every_programs_problems_at_once(tmp_path: Path) -> None:
     config = example_config()
     config.update(MINIO_BUCKET="No", SIGNER_API_TOKENS="short", CONSOLE_MAX_BODY_SIZE="huge")
-    s = stack(tmp_path)
+    s = plan_settings(tmp_path)
     processes = localstack.plan(s, config, {}, TOOLS)
     with pytest.raises(ConfigError) as info:
         localstack.validate(processes, s)
@@ -115,5 +95,5 @@ def test_validate_reports_every_programs_problems_at_once(tmp_path: Path) -> Non
 
 
 def test_the_example_config_is_valid_for_all_three(tmp_path: Path) -> None:
-    s = stack(tmp_path)
+    s = plan_settings(tmp_path)
     localstack.validate(localstack.plan(s, example_config(), {}, TOOLS), s)

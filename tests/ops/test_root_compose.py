@@ -16,8 +16,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from dotenv import dotenv_values
@@ -25,10 +25,10 @@ from dotenv import dotenv_values
 from bootstrap import settings as bootstrap_settings
 from bootstrap.converge import run as converge
 from bootstrap.health import wait_ready
-from bootstrap.rotation.checks import Server
 from bootstrap.settings import Credentials
+from tests.local_stack import LocalStack, clean_environ
 from tests.minio_server import MINIO_BINARY, ROOT, free_port
-from tests.ops.stack import CLI, mode, refusal
+from tests.ops.stack import mode, refusal
 
 pytestmark = pytest.mark.skipif(not MINIO_BINARY.exists(), reason="run make minio first")
 
@@ -38,39 +38,15 @@ FAKE_DOCKER = (
 )
 
 
-@dataclass
-class Compose:
-    home: Path
-    env: dict[str, str]
-
-    @property
-    def env_file(self) -> Path:
-        return self.home / ".env"
+class Compose(LocalStack):
+    run_timeout: ClassVar[float] = 180
 
     @property
     def state(self) -> Path:
         return self.home / "docker"
 
-    @property
-    def server(self) -> Server:
-        return Server(f"http://127.0.0.1:{self.env['STACK_API_PORT']}", "us-east-1")
-
-    def root(self) -> Credentials:
-        c = dotenv_values(self.env_file)
-        return Credentials(c["MINIO_ROOT_USER"] or "", c["MINIO_ROOT_PASSWORD"] or "")
-
     def calls(self) -> list[list[str]]:
         return [json.loads(line) for line in (self.state / "calls.jsonl").read_text().splitlines()]
-
-    def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(CLI), *args],
-            env={**self.env, **extra},
-            capture_output=True,
-            text=True,
-            timeout=180,
-            cwd=self.home,
-        )
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +57,7 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     docker = bin_dir / "docker"
     docker.write_text(FAKE_DOCKER)
     docker.chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STACK_", "MINIO_", "SIGNER_"))}
+    env = clean_environ()
     env.update(
         PATH=f"{bin_dir}:{env.get('PATH', '')}",
         PYTHONPATH=str(ROOT),
@@ -101,7 +77,7 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
         check=True,
     )
     wait_ready(c.server.endpoint, 60)
-    config = {k: v or "" for k, v in dotenv_values(c.env_file).items()}
+    config = c.config()
     config["MINIO_ENDPOINT"] = c.server.endpoint
     assert converge(bootstrap_settings.load(config)).exit_code == 0
     yield c

@@ -20,9 +20,10 @@ from bootstrap import settings as bootstrap_settings
 from bootstrap.converge import run as converge
 from bootstrap.rotation.checks import Server
 from bootstrap.settings import Credentials
+from tests.local_stack import CLI
 from tests.minio_server import MINIO_BINARY, MinioServer
 from tests.ops.fake_render import FakeRender
-from tests.ops.stack import CLI, refusal, secrets_absent
+from tests.ops.stack import refusal, secrets_absent
 
 pytestmark = pytest.mark.skipif(not MINIO_BINARY.exists(), reason="run make minio first")
 

@@ -32,7 +32,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.minio_server import ROOT, MinioServer, free_port
+from tests.minio_server import ROOT, MinioServer
+from tests.processes import free_port, start_logged, stop_process
 from tests.signer.conftest import API_TOKEN, POLICY_YAML, environment, make_identity
 
 MINIO_STACK = Path(sys.executable).with_name("minio-stack")
@@ -94,11 +95,8 @@ class SignerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> SignerProcess:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(MINIO_STACK), "signer", "serve"], env=self.env, cwd=ROOT,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        command = [str(MINIO_STACK), "signer", "serve"]
+        self.proc = start_logged(command, self.log_path, env=self.env, cwd=ROOT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -118,14 +116,7 @@ class SignerProcess:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=15)
 
 
 async def _worker(

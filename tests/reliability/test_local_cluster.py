@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -23,19 +22,18 @@ from minio.credentials import StaticProvider
 
 from bootstrap import localstack
 from bootstrap.errors import ConfigError
-from bootstrap.stack_settings import load
+from bootstrap.stack_settings import StackSettings, load
 from minio import MinioAdmin
 from tests.deploy.nginx_proxy import NGINX
-from tests.deploy.test_local_stack import Stack, _download, _presign_upload, _running
-from tests.deploy.test_localstack_plan import TOOLS, example_config
+from tests.local_stack import TOOLS, LocalStack, alive, example_config, native_env, plan_settings
 from tests.minio_cluster import compose_balancer_config
 from tests.minio_server import MINIO_BINARY, free_port
 
 NODES = 4
 
 
-def _stack(tmp_path: Path, api_port: int = 9000):
-    return load({"STACK_DATA_DIR": str(tmp_path / "data"), "STACK_API_PORT": str(api_port)}, {})
+def _stack(tmp_path: Path, api_port: int = 9000) -> StackSettings:
+    return plan_settings(tmp_path, STACK_API_PORT=str(api_port))
 
 
 def _arg(argv: tuple[str, ...], flag: str) -> str:
@@ -156,34 +154,23 @@ def _room_for_nodes() -> int:
 
 
 @pytest.fixture
-def cluster_stack(tmp_path: Path) -> Iterator[Stack]:
+def cluster_stack(tmp_path: Path) -> Iterator[LocalStack]:
     if not (NGINX.exists() and MINIO_BINARY.exists()):
         pytest.skip("needs nginx and .cache/bin/minio")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STACK_", "MINIO_", "SIGNER_"))}
-    env.update(
-        STACK_ENV_FILE=str(tmp_path / ".env"),
-        STACK_DATA_DIR=str(tmp_path / "data"),
-        STACK_API_PORT=str(_room_for_nodes()),
-        STACK_CONSOLE_PORT=str(free_port()),
-        STACK_SIGNER_PORT=str(free_port()),
-        STACK_MINIO_CONSOLE_PORT=str(free_port()),
-    )
-    stack = Stack(tmp_path, env)
+    stack = LocalStack(tmp_path, native_env(tmp_path, api_port=_room_for_nodes()))
     yield stack
-    stack.run("down", "--mode", "native", timeout=60)
-    for proc in stack.processes():  # never leave a stack behind, even when a test failed
-        proc.send_signal(signal.SIGKILL)
+    stack.tear_down()
 
 
 @pytest.mark.slow
-def test_make_up_nodes_4_runs_a_distributed_minio(cluster_stack: Stack) -> None:
+def test_make_up_nodes_4_runs_a_distributed_minio(cluster_stack: LocalStack) -> None:
     up = cluster_stack.run("up", "--nodes", str(NODES), "--json", timeout=300)
     assert up.returncode == 0, up.stderr[-3000:] + up.stdout
     assert json.loads(up.stdout)["data"].endswith("minio-cluster")
 
     body = b"stored on 4 nodes x 2 drives\n"
-    key = _presign_upload(cluster_stack, body)
-    assert _download(cluster_stack, key).content == body
+    key = cluster_stack.upload_via_signer(body, signed_for=cluster_stack.url("API"))
+    assert cluster_stack.download(key).content == body
     config = cluster_stack.config()
     admin = MinioAdmin(
         endpoint=cluster_stack.url("API").removeprefix("http://"),
@@ -202,4 +189,4 @@ def test_make_up_nodes_4_runs_a_distributed_minio(cluster_stack: Stack) -> None:
     running = cluster_stack.processes()
     down = cluster_stack.run("down", "--mode", "native", timeout=60)
     assert down.returncode == 0 and "had to kill" not in down.stdout, down.stdout + down.stderr
-    assert [p for p in running if _running(p)] == []
+    assert [p for p in running if alive(p)] == []

@@ -150,16 +150,45 @@ def _botocore_presign(
     *,
     method: str,
     url: str,
-    headers: dict[str, str],
+    headers: dict[str, str] | None = None,
     expires: int,
     now: datetime,
     region: str = "us-east-1",
+    params: dict[str, str] | None = None,
 ) -> str:
-    request = AWSRequest(method=method, url=url, headers=headers)
+    request = AWSRequest(method=method, url=url, headers=headers, params=dict(params or {}))
     auth = S3SigV4QueryAuth(Credentials(ACCESS, SECRET), "s3", region, expires=expires)
     with mock.patch("botocore.auth.get_current_datetime", return_value=now.replace(tzinfo=None)):
         auth.add_auth(request)
     return request.url
+
+
+def _put_pair(
+    key: str, headers: dict[str, str], query: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """Ours and botocore's presigned PUT of ``key`` to the uploads bucket, 900 s, at NOW."""
+    ours = sigv4.presign_url(
+        method="PUT",
+        endpoint="http://127.0.0.1:9000",
+        bucket="uploads",
+        key=key,
+        access_key=ACCESS,
+        secret_key=SECRET,
+        region="us-east-1",
+        expires=900,
+        now=NOW,
+        headers=headers,
+        query=query,
+    )
+    reference = _botocore_presign(
+        method="PUT",
+        url=f"http://127.0.0.1:9000/uploads/{percent_encode(key, safe='/~')}",
+        headers=headers,
+        expires=900,
+        now=NOW,
+        params=query,
+    )
+    return ours, reference
 
 
 SHA = base64.b64encode(b"\x01" * 32).decode()
@@ -182,26 +211,7 @@ HEADER_SETS = {
 @pytest.mark.parametrize("name", sorted(HEADER_SETS))
 def test_put_matches_botocore_for_extra_signed_headers(name: str) -> None:
     headers = HEADER_SETS[name]
-    key = "orgs/7/2026/11/ünï code+sp ace&(1).png"
-    ours = sigv4.presign_url(
-        method="PUT",
-        endpoint="http://127.0.0.1:9000",
-        bucket="uploads",
-        key=key,
-        access_key=ACCESS,
-        secret_key=SECRET,
-        region="us-east-1",
-        expires=900,
-        now=NOW,
-        headers=headers,
-    )
-    reference = _botocore_presign(
-        method="PUT",
-        url=f"http://127.0.0.1:9000/uploads/{percent_encode(key, safe='/~')}",
-        headers=headers,
-        expires=900,
-        now=NOW,
-    )
+    ours, reference = _put_pair("orgs/7/2026/11/ünï code+sp ace&(1).png", headers)
     assert ours == reference
     signed = sorted([*(h.lower() for h in headers), "host"])
     assert f"X-Amz-SignedHeaders={'%3B'.join(signed)}&" in ours
@@ -222,13 +232,15 @@ def test_get_with_response_overrides_matches_botocore() -> None:
         now=NOW,
         query=query,
     )
-    request = AWSRequest(
-        method="GET", url="https://files.example.com/uploads/a/b.pdf", params=dict(query)
+    reference = _botocore_presign(
+        method="GET",
+        url="https://files.example.com/uploads/a/b.pdf",
+        expires=3600,
+        now=NOW,
+        region="eu-central-1",
+        params=query,
     )
-    auth = S3SigV4QueryAuth(Credentials(ACCESS, SECRET), "s3", "eu-central-1", expires=3600)
-    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
-        auth.add_auth(request)
-    assert ours == request.url
+    assert ours == reference
 
 
 def test_canonical_request_matches_botocore_for_the_same_request() -> None:
@@ -599,26 +611,5 @@ keys = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_siz
 def test_presign_url_matches_botocore_for_any_key_headers_and_query(
     key: str, headers: dict[str, str], query: dict[str, str]
 ) -> None:
-    ours = sigv4.presign_url(
-        method="PUT",
-        endpoint="http://127.0.0.1:9000",
-        bucket="uploads",
-        key=key,
-        access_key=ACCESS,
-        secret_key=SECRET,
-        region="us-east-1",
-        expires=900,
-        now=NOW,
-        headers=headers,
-        query=query,
-    )
-    request = AWSRequest(
-        method="PUT",
-        url=f"http://127.0.0.1:9000/uploads/{percent_encode(key, safe='/~')}",
-        headers=headers,
-        params=dict(query),
-    )
-    auth = S3SigV4QueryAuth(Credentials(ACCESS, SECRET), "s3", "us-east-1", expires=900)
-    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
-        auth.add_auth(request)
-    assert ours == request.url
+    ours, reference = _put_pair(key, headers, query)
+    assert ours == reference

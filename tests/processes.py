@@ -1,0 +1,90 @@
+"""Child processes of the test servers: free loopback ports, a start that logs to a file, a
+bounded stop, and the log's last lines for failure messages."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+STOP_GRACE_SECONDS = 10
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def start_logged(
+    command: Sequence[str],
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen:
+    """Start ``command`` in its own session, stdout and stderr appended to ``log_path``."""
+    # The child keeps its own copy of the log's file descriptor; ours closes with the block.
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            list(command),
+            env=None if env is None else dict(env),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_process(
+    proc: subprocess.Popen | None,
+    sig: int = signal.SIGTERM,
+    *,
+    grace: float = STOP_GRACE_SECONDS,
+    kill_group: bool = False,
+) -> int | None:
+    """``sig``, then SIGKILL after ``grace`` seconds. Returns the exit code (None: no process).
+
+    ``kill_group`` escalates to the whole session, for masters (nginx) whose workers would
+    otherwise outlive a killed parent.
+    """
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            if kill_group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def kill_process(proc: subprocess.Popen | None) -> None:
+    """SIGKILL: a crash, not a shutdown."""
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def log_tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
