@@ -94,12 +94,6 @@ def minio_diff(current: ApiValue, desired: MinioDesired) -> list[Change]:
     return [Change(Kind.UPDATE, "api cors_allow_origin", ",".join(have), desired.value)]
 
 
-def minio_apply(clients: Clients, desired: MinioDesired, changes: list[Change]) -> list[Change]:
-    if changes:
-        minio_api.write_for_run(clients, desired.api)
-    return changes
-
-
 def minio_verify(clients: Clients, desired: MinioDesired) -> dict[str, Any]:
     current = minio_read(clients, desired)  # read again only if this run wrote the config
     if normalise(current.effective) != normalise(desired.value):
@@ -119,7 +113,14 @@ def minio_step(
 ) -> Step[ApiValue, MinioDesired]:
     desired = MinioDesired(origins, api, probe_bucket)
     return Step(
-        "cors", "server", desired, minio_read, minio_diff, minio_apply, minio_verify, minio_observe
+        "cors",
+        "server",
+        desired,
+        minio_read,
+        minio_diff,
+        minio_api.apply_step,
+        minio_verify,
+        minio_observe,
     )
 
 

@@ -20,9 +20,8 @@ def engine_available() -> bool:
     return result.returncode == 0
 
 
-def compose(stack: StackSettings, environ: Mapping[str, str], *args: str) -> None:
-    """Run `docker compose -f docker-compose.yaml ARGS` in the checkout; output goes to the user."""
-    command = [
+def _command(stack: StackSettings, *args: str) -> list[str]:
+    return [
         "docker",
         "compose",
         "-f",
@@ -31,6 +30,11 @@ def compose(stack: StackSettings, environ: Mapping[str, str], *args: str) -> Non
         str(stack.env_file),
         *args,
     ]
+
+
+def compose(stack: StackSettings, environ: Mapping[str, str], *args: str) -> None:
+    """Run `docker compose -f docker-compose.yaml ARGS` in the checkout; output goes to the user."""
+    command = _command(stack, *args)
     try:
         # STACK_* in the environment reach Compose's interpolation (the published ports).
         result = subprocess.run(command, cwd=stack.root, env=dict(environ))
@@ -55,18 +59,7 @@ def down(stack: StackSettings, environ: Mapping[str, str]) -> None:
 
 def running(stack: StackSettings, environ: Mapping[str, str]) -> bool:
     """Some service of this project is running (so `up` has nothing to start)."""
-    command = [
-        "docker",
-        "compose",
-        "-f",
-        str(stack.root / COMPOSE_FILE),
-        "--env-file",
-        str(stack.env_file),
-        "ps",
-        "--quiet",
-        "--status",
-        "running",
-    ]
+    command = _command(stack, "ps", "--quiet", "--status", "running")
     try:
         result = subprocess.run(
             command, cwd=stack.root, env=dict(environ), capture_output=True, text=True, timeout=60

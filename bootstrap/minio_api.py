@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bootstrap.s3 import Clients
+    from bootstrap.step import Change
 
 SUBSYS = "api"
 _MEMO = "minio_api.values"  # the key in Clients.memo
@@ -121,3 +122,11 @@ def write_for_run(clients: Clients, api: ApiConfig) -> None:
     # Forgotten first: a write that fails half-way leaves the server's state unknown.
     clients.memo.pop(_MEMO, None)
     api.write(clients.admin)
+
+
+def apply_step(clients: Clients, desired: Any, changes: list[Change]) -> list[Change]:
+    """The ``apply`` of the steps kept in the ``api`` config (cors, uploads): one write of the
+    whole run's config (``desired.api``), so concurrent runs write the same thing."""
+    if changes:
+        write_for_run(clients, desired.api)
+    return changes

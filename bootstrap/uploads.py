@@ -74,12 +74,6 @@ def minio_diff(current: ApiValue, desired: MinioDesired) -> list[Change]:
     return [Change(Kind.UPDATE, "api stale_uploads_expiry", current.effective, desired.value)]
 
 
-def minio_apply(clients: Clients, desired: MinioDesired, changes: list[Change]) -> list[Change]:
-    if changes:
-        minio_api.write_for_run(clients, desired.api)
-    return changes
-
-
 def minio_verify(clients: Clients, desired: MinioDesired) -> dict[str, Any]:
     current = minio_read(clients, desired)  # read again only if this run wrote the config
     if seconds_of(current.effective) != desired.seconds:
@@ -101,7 +95,7 @@ def minio_step(seconds: float, api: ApiConfig) -> Step[ApiValue, MinioDesired]:
         desired,
         minio_read,
         minio_diff,
-        minio_apply,
+        minio_api.apply_step,
         minio_verify,
         minio_observe,
     )
