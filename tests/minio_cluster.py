@@ -38,6 +38,7 @@ from minio.credentials import StaticProvider
 from minio import Minio, MinioAdmin
 from tests.minio_server import MINIO_BINARY, ROOT
 from tests.processes import (
+    LoopbackHTTP,
     free_port,
     kill_process,
     log_tail,
@@ -57,21 +58,13 @@ def consecutive_free_ports(count: int, attempts: int = 50) -> int:
 
 
 @dataclass
-class ClusterNode:
+class ClusterNode(LoopbackHTTP):
     index: int  # 1-based, as in the endpoint list
     api_port: int
     console_port: int
     data_dir: Path
     log_path: Path
     proc: subprocess.Popen | None = None
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.api_port}"
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host}"
 
     @property
     def running(self) -> bool:

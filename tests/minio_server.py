@@ -17,7 +17,14 @@ from minio.credentials import StaticProvider
 
 from bootstrap.health import wait_ready
 from minio import Minio, MinioAdmin
-from tests.processes import free_port, kill_process, log_tail, start_logged, stop_process
+from tests.processes import (
+    LoopbackHTTP,
+    free_port,
+    kill_process,
+    log_tail,
+    start_logged,
+    stop_process,
+)
 
 # free_port is re-exported: many tests and bench/ import it from here.
 __all__ = ["MINIO_BINARY", "ROOT", "MinioServer", "free_port"]
@@ -27,7 +34,7 @@ MINIO_BINARY = Path(os.environ.get("MINIO_BINARY", ROOT / ".cache" / "bin" / "mi
 
 
 @dataclass
-class MinioServer:
+class MinioServer(LoopbackHTTP):
     data_dir: Path
     log_path: Path
     access_key: str = field(default_factory=lambda: "root-" + secrets.token_hex(4))
@@ -36,14 +43,6 @@ class MinioServer:
     console_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.api_port}"
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host}"
 
     @property
     def console_url(self) -> str:

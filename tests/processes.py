@@ -13,6 +13,20 @@ from pathlib import Path
 STOP_GRACE_SECONDS = 10
 
 
+class LoopbackHTTP:
+    """``host`` and ``endpoint`` of a test server whose S3 API listens on 127.0.0.1:api_port."""
+
+    api_port: int
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.api_port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -28,7 +28,14 @@ from pathlib import Path
 import urllib3
 
 from minio import Minio
-from tests.processes import free_port, log_tail, port_is_free, start_logged, stop_process
+from tests.processes import (
+    LoopbackHTTP,
+    free_port,
+    log_tail,
+    port_is_free,
+    start_logged,
+    stop_process,
+)
 
 WEED_BINARY = Path(os.environ.get("WEED_BINARY", Path(sys.executable).with_name("weed")))
 # weed's embedded worker dials the admin server at admin.port + 10000 whatever admin.port.grpc
@@ -77,7 +84,7 @@ class S3Identity:
 
 
 @dataclass
-class SeaweedServer:
+class SeaweedServer(LoopbackHTTP):
     data_dir: Path
     log_path: Path
     access_key: str = field(default_factory=lambda: "weedadmin" + secrets.token_hex(4))
@@ -97,14 +104,6 @@ class SeaweedServer:
     @property
     def api_port(self) -> int:
         return self.ports["s3"]
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.api_port}"
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host}"
 
     @property
     def config_path(self) -> Path:

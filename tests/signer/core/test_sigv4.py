@@ -31,14 +31,18 @@ SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 NOW = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
 
 
+def _vector(name: str) -> dict:
+    vectors = json.loads(shared_path(VECTORS).read_text())["vectors"]
+    return next(v for v in vectors if v["name"] == name)
+
+
 def _parse_amz_date(text: str) -> datetime:
     return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
 @pytest.mark.parametrize("name", VECTOR_NAMES)
 def test_shared_vector_gives_the_exact_url(name: str) -> None:
-    vectors = json.loads(shared_path(VECTORS).read_text())["vectors"]
-    vector = next(v for v in vectors if v["name"] == name)
+    vector = _vector(name)
     url = sigv4.presign_url(
         method=vector["method"],
         endpoint=vector["endpoint"],
@@ -528,8 +532,7 @@ def _presigner(endpoint: str = "http://127.0.0.1:9000") -> sigv4.Presigner:
 
 @pytest.mark.parametrize("name", VECTOR_NAMES)
 def test_presigner_gives_the_shared_vector_url(name: str) -> None:
-    vectors = json.loads(shared_path(VECTORS).read_text())["vectors"]
-    vector = next(v for v in vectors if v["name"] == name)
+    vector = _vector(name)
     signer = sigv4.Presigner(
         endpoint=vector["endpoint"],
         access_key=vector["access_key"],
