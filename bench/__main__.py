@@ -26,7 +26,7 @@ from bench.plans import PARTS, Plan, make_plan
 from bench.report import render, write_json
 from bench.stack import Identity, start_minio
 from bench.targets import Target, judge
-from tests.minio_server import free_port
+from harness.minio_server import free_port
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 EPILOG = (

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.stack import MINIO_STACK, ROOT, Identity, bootstrap_env, start_minio
 from bench.stats import summary
-from tests.minio_server import MinioServer
+from harness.minio_server import MinioServer
 
 RUN_TIMEOUT = 120.0
 _QUIET_STATUSES = {"unchanged", "skipped"}
@@ -153,7 +153,7 @@ def slowest_imports(top: int = 8) -> list[dict[str, Any]]:
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import bootstrap.main"],
+        [sys.executable, "-X", "importtime", "-c", "import minio_stack.cli"],
         cwd=ROOT,
         capture_output=True,
         text=True,

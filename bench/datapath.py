@@ -38,8 +38,8 @@ import requests
 from bench.monitor import usage
 from bench.stack import BUCKET, ROOT, Identity, SignerProcess
 from bench.stats import ratio, summary
+from harness.minio_server import MinioServer
 from minio import Minio
-from tests.minio_server import MinioServer
 
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB  # the default profile's part size

@@ -22,7 +22,7 @@ from bench import breakdown, loadgen
 from bench.monitor import PeakRss, usage
 from bench.stack import Identity, SignerProcess
 from bench.stats import summary
-from tests.minio_server import MinioServer
+from harness.minio_server import MinioServer
 
 PRESIGN_PATH = breakdown.PRESIGN_PATH
 BODY = breakdown.BODY

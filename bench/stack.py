@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from bench.monitor import wait_for
-from tests.minio_server import MinioServer, free_port
+from harness.minio_server import MinioServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIO_STACK = Path(sys.executable).parent / "minio-stack"

@@ -13,17 +13,9 @@ import sys
 
 import click
 
-from bootstrap.errors import EXIT_CODES_HELP, ExitCode, StackError
+from common.cli import CONTEXT, fail, json_option, plan_option
+from common.errors import EXIT_CODES_HELP, ExitCode, StackError
 
-CONTEXT = {"help_option_names": ["-h", "--help"]}
-
-json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of text."
-)
-
-plan_option = click.option(
-    "--plan", is_flag=True, help="Read and compare only: show what would change, write nothing."
-)
 config_option = click.option(
     "--config",
     "config_file",
@@ -32,15 +24,6 @@ config_option = click.option(
     "[...], ...}]) instead of MINIO_BUCKET and friends; connection settings stay in the "
     "environment.",
 )
-
-
-def fail(error: StackError, as_json: bool = False) -> None:
-    """Report a domain error as one line (or one JSON object) and exit with its code."""
-    if as_json:
-        payload = {"ok": False, "error": error.message, "hint": error.hint}
-        click.echo(json.dumps(payload))
-    click.echo(f"Error: {error.one_line()}", err=True)
-    sys.exit(int(error.exit_code))
 
 
 @click.command(context_settings=CONTEXT, epilog=EXIT_CODES_HELP)

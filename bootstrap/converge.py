@@ -16,13 +16,13 @@ from typing import Any
 import urllib3
 
 from bootstrap import bucket, cors, identity, minio_api, privacy, uploads
-from bootstrap.envconfig import format_duration
-from bootstrap.errors import PermanentError, StackError, WaitTimeout
 from bootstrap.minio_api import ApiConfig
 from bootstrap.report import Report, Status, StepReport
 from bootstrap.s3 import MINIO, Clients, check_credentials, detect, explain
 from bootstrap.settings import Settings
 from bootstrap.step import Change, Kind, Step
+from common.envconfig import format_duration
+from common.errors import PermanentError, StackError, WaitTimeout
 
 OnStep = Callable[[StepReport], None]
 

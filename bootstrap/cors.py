@@ -36,11 +36,11 @@ from typing import Any
 from minio.error import S3Error
 
 from bootstrap import minio_api
-from bootstrap.errors import PermanentError
 from bootstrap.minio_api import ApiConfig, ApiValue
 from bootstrap.s3 import PROBE_PREFIX, Clients, is_code
 from bootstrap.settings import ANY_ORIGIN
 from bootstrap.step import Change, Kind, Step, VerifyError
+from common.errors import PermanentError
 
 CORS_NONE = "https://cors-disabled.invalid"
 # Never declared (``.invalid``), so a preflight from it must not be echoed.

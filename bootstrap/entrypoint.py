@@ -34,9 +34,9 @@ from types import FrameType
 from typing import Any
 
 from bootstrap.converge import run as run_bootstrap
-from bootstrap.errors import ConfigError, ExitCode
 from bootstrap.report import Report, StepReport, logfmt
 from bootstrap.settings import Settings
+from common.errors import ConfigError, ExitCode
 
 DEFAULT_ADDRESS = ":9000"
 STOP_GRACE_SECONDS = 15.0

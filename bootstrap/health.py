@@ -20,7 +20,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from bootstrap.errors import TemporaryError, WaitTimeout
+from common.errors import TemporaryError, WaitTimeout
 
 LIVE_PATH = "/minio/health/live"
 CLUSTER_PATH = "/minio/health/cluster"

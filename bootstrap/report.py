@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bootstrap.errors import ExitCode
 from bootstrap.step import Change
+from common.errors import ExitCode
 
 
 class Status(StrEnum):

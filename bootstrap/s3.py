@@ -21,9 +21,9 @@ from minio.credentials import StaticProvider
 from minio.error import MinioAdminException, S3Error
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from bootstrap.errors import PermanentError, StackError, TemporaryError, WaitTimeout
 from bootstrap.health import LIVE_PATH, wait_ready
 from bootstrap.settings import Credentials, Settings
+from common.errors import PermanentError, StackError, TemporaryError, WaitTimeout
 from minio import Minio, MinioAdmin
 
 T = TypeVar("T")

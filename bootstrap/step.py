@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from bootstrap.errors import PermanentError
+from common.errors import PermanentError
 
 if TYPE_CHECKING:
     from bootstrap.s3 import Clients

@@ -25,11 +25,11 @@ from minio.error import S3Error
 from minio.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
 
 from bootstrap import minio_api
-from bootstrap.envconfig import format_duration, parse_duration
-from bootstrap.errors import PermanentError
 from bootstrap.minio_api import ApiConfig, ApiValue
 from bootstrap.s3 import Clients, is_code
 from bootstrap.step import Change, Kind, Step, VerifyError
+from common.envconfig import format_duration, parse_duration
+from common.errors import PermanentError
 
 RULE_ID = "minio-stack-abort-incomplete-uploads"
 MINIO_DEFAULT = 24 * 3600.0  # what MinIO uses when stale_uploads_expiry is unset

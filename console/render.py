@@ -27,8 +27,8 @@ from pathlib import Path
 import click
 import jinja2
 
-from bootstrap.envconfig import Env, parse_size
-from bootstrap.errors import EXIT_CODES_HELP, ConfigError, ExitCode
+from common.envconfig import Env, parse_size
+from common.errors import EXIT_CODES_HELP, ConfigError, ExitCode
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.j2")
 CONFIG_NAME = "nginx.conf"

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from bootstrap.cli import CONTEXT, fail, json_option
-from bootstrap.envconfig import parse_size
-from bootstrap.errors import EXIT_CODES_HELP, ExitCode, StackError
+from common.cli import CONTEXT, fail, json_option
+from common.envconfig import parse_size
+from common.errors import EXIT_CODES_HELP, ExitCode, StackError
 from signer.core.errors import ErrorCode, SignerError
 
 # Refusals caused by the request itself exit 2, like a bad option; the rest exit 1.

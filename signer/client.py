@@ -27,7 +27,7 @@ import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from tqdm import tqdm
 
-from bootstrap.errors import ExitCode, PermanentError, StackError
+from common.errors import ExitCode, PermanentError, StackError
 from signer.settings import ClientSettings
 
 DEFAULT_CONCURRENCY = 4

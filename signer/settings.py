@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bootstrap.envconfig import Env, parse_duration
-from bootstrap.settings import check_bucket_name, parse_endpoint
+from common.envconfig import Env, parse_duration
+from common.validators import check_bucket_name, parse_endpoint
 from signer.core.keys import fixed_prefix
 from signer.core.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from signer.core.tokens import MIN_SECRET_CHARS, TokenKeys

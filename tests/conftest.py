@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.minio_server import ROOT, MinioServer
+from harness.minio_server import ROOT, MinioServer
 
 SHARED = ROOT.parent / "shared"
 _counter = itertools.count()

@@ -35,9 +35,8 @@ import requests
 import yaml
 from minio.credentials import StaticProvider
 
-from minio import Minio, MinioAdmin
-from tests.minio_server import MINIO_BINARY, ROOT
-from tests.processes import (
+from harness.minio_server import MINIO_BINARY, ROOT
+from harness.processes import (
     LoopbackHTTP,
     free_port,
     kill_process,
@@ -46,6 +45,7 @@ from tests.processes import (
     start_logged,
     stop_process,
 )
+from minio import Minio, MinioAdmin
 
 
 def consecutive_free_ports(count: int, attempts: int = 50) -> int:

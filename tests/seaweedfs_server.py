@@ -27,8 +27,7 @@ from pathlib import Path
 
 import urllib3
 
-from minio import Minio
-from tests.processes import (
+from harness.processes import (
     LoopbackHTTP,
     free_port,
     log_tail,
@@ -36,6 +35,7 @@ from tests.processes import (
     start_logged,
     stop_process,
 )
+from minio import Minio
 
 WEED_BINARY = Path(os.environ.get("WEED_BINARY", Path(sys.executable).with_name("weed")))
 # weed's embedded worker dials the admin server at admin.port + 10000 whatever admin.port.grpc

@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from bootstrap.envconfig import parse_duration, parse_size
+from common.envconfig import parse_duration, parse_size
 from signer.core import keys
 from signer.core.errors import ErrorCode, SignerError
 

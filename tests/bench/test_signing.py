@@ -1,7 +1,7 @@
 from urllib.parse import parse_qs, urlsplit
 
 from bench.signing import CONTENDERS, SigningPlan, check_urls, contenders, object_keys, run
-from tests.minio_server import free_port
+from harness.minio_server import free_port
 
 
 def closed_endpoint() -> str:

@@ -19,7 +19,7 @@ import pytest
 import urllib3
 
 from bootstrap import settings as settings_mod
-from tests.minio_server import MinioServer
+from harness.minio_server import MinioServer
 
 APP_ORIGIN = "https://app.example.com"
 OTHER_ORIGIN = "https://evil.example.net"

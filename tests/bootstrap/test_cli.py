@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from bootstrap.cli import COMMANDS
-from bootstrap.main import main
+from minio_stack.cli import main
 from tests.bootstrap.conftest import env_for, runner_env
 
 

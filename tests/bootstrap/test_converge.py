@@ -18,11 +18,11 @@ from minio.error import S3Error
 
 from bootstrap import bucket, minio_api
 from bootstrap.converge import _inert, converge, run
-from bootstrap.errors import PermanentError
 from bootstrap.identity import normalise_policy
 from bootstrap.report import Status
 from bootstrap.s3 import PROBE_PREFIX, Clients
 from bootstrap.step import VerifyError
+from common.errors import PermanentError
 from minio import Minio
 from tests.bootstrap.conftest import (
     APP_ORIGIN,
@@ -229,7 +229,7 @@ def test_invalid_bucket_exit_2_naming_the_variable(minio):
 
 
 def test_unreachable_server_times_out_with_exit_3():
-    from tests.minio_server import free_port
+    from harness.minio_server import free_port
 
     env = env_for(
         None,

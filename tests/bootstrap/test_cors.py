@@ -7,11 +7,11 @@ import requests
 
 from bootstrap import cors, minio_api
 from bootstrap.converge import converge, run
-from bootstrap.errors import PermanentError
 from bootstrap.minio_api import ApiConfig, ApiValue
 from bootstrap.report import Status
 from bootstrap.s3 import Clients
 from bootstrap.step import Kind
+from common.errors import PermanentError
 from tests.bootstrap.conftest import APP_ORIGIN, OTHER_ORIGIN, settings_for
 
 CORS = minio_api.CORS_ALLOW_ORIGIN

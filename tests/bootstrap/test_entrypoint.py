@@ -15,11 +15,11 @@ import pytest
 import requests
 
 from bootstrap.entrypoint import address_of, child_env, endpoint_for, exit_code_of
-from bootstrap.errors import ConfigError
 from bootstrap.settings import load
+from common.errors import ConfigError
+from harness.minio_server import MINIO_BINARY, free_port
 from minio import Minio
 from tests.bootstrap.conftest import APP_ORIGIN, MINIO_STACK, env_for, process_env
-from tests.minio_server import MINIO_BINARY, free_port
 
 ROOT_USER, ROOT_PASSWORD = "root-entry", "root-entry-secret"
 

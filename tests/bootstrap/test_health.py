@@ -9,10 +9,10 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from bootstrap.errors import WaitTimeout
 from bootstrap.health import wait_ready
-from bootstrap.main import main
-from tests.minio_server import free_port
+from common.errors import WaitTimeout
+from harness.minio_server import free_port
+from minio_stack.cli import main
 
 
 def test_wait_ready_against_running_server(minio):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from bootstrap.errors import ExitCode
 from bootstrap.report import Report, Status, StepReport, logfmt
 from bootstrap.step import Change, Kind
+from common.errors import ExitCode
 
 CREATE = Change(Kind.CREATE, "bucket uploads")
 UPDATE = Change(Kind.UPDATE, "api cors_allow_origin", "*", "https://app.example.com")

@@ -9,9 +9,9 @@ import pytest
 import urllib3
 from minio.error import MinioAdminException, S3Error
 
-from bootstrap.errors import PermanentError, TemporaryError, WaitTimeout
 from bootstrap.s3 import GENERIC, MINIO, detect, explain, is_temporary, retry_temporary
-from tests.minio_server import free_port
+from common.errors import PermanentError, TemporaryError, WaitTimeout
+from harness.minio_server import free_port
 
 
 def s3_error(code: str) -> S3Error:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bootstrap.errors import ConfigError, ExitCode
 from bootstrap.settings import (
     ANY_ORIGIN,
     check_bucket_name,
@@ -12,6 +11,7 @@ from bootstrap.settings import (
     parse_endpoint,
     parse_origin,
 )
+from common.errors import ConfigError, ExitCode
 from tests.bootstrap.conftest import env_for
 
 BASE = {

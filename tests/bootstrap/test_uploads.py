@@ -8,12 +8,12 @@ from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from bootstrap import minio_api, uploads
 from bootstrap.converge import converge
-from bootstrap.envconfig import format_duration
-from bootstrap.errors import PermanentError
 from bootstrap.minio_api import ApiConfig, ApiValue
 from bootstrap.report import Status
 from bootstrap.s3 import Clients
 from bootstrap.step import Kind
+from common.envconfig import format_duration
+from common.errors import PermanentError
 from tests.bootstrap.conftest import settings_for
 
 EXPIRY = minio_api.STALE_UPLOADS_EXPIRY

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.minio_server import MinioServer, free_port
 from tests.browser.stack import (
     INITIAL_PARTS,
     POLICY_YAML,
@@ -19,7 +20,6 @@ from tests.browser.stack import (
     bootstrap,
     signer_settings,
 )
-from tests.minio_server import MinioServer, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -20,10 +20,10 @@ import uvicorn
 
 from bootstrap.converge import run as converge
 from bootstrap.settings import load as load_bootstrap
+from harness.minio_server import ROOT, MinioServer
 from signer.app import create_app
 from signer.settings import Settings
 from signer.settings import load as load_signer
-from tests.minio_server import ROOT, MinioServer
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 README_SCREENSHOT = ROOT / "docs" / "demo.png"

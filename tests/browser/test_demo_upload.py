@@ -15,8 +15,8 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from harness.minio_server import free_port
 from tests.browser.stack import BUCKET, Stack, png, publish_screenshot, save_artifact
-from tests.minio_server import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -12,10 +12,12 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from bootstrap import health, localstack, stack_settings
+from bootstrap import health
 from console import render
+from harness.minio_server import MINIO_BINARY, ROOT
 from signer import settings as signer_settings
-from tests.minio_server import MINIO_BINARY, ROOT
+from stack import native
+from stack import settings as stack_settings
 
 # Each settings module, and the README's name for its reader.
 SETTINGS_MODULES = {
@@ -164,7 +166,7 @@ def test_env_example_names_are_documented_and_secrets_are_placeholders() -> None
 
 
 def test_secrets_generated_everywhere_are_the_same_set() -> None:
-    from bootstrap.envfile import GENERATED
+    from stack.envfile import GENERATED
 
     readme = {n for n, row in readme_table().items() if row["default"] == "generated"}
     on_render = {
@@ -242,7 +244,7 @@ def _compose_health(service: str) -> str:
 
 def test_minio_health_path_agrees() -> None:
     path = health.LIVE_PATH
-    assert path == localstack.MINIO_HEALTH_PATH
+    assert path == native.MINIO_HEALTH_PATH
     assert load_yaml("render.yaml")["services"][0]["healthCheckPath"] == path
     assert path in (ROOT / "minio/Dockerfile").read_text()
     assert path in _compose_health("minio")
@@ -259,9 +261,9 @@ def test_console_health_path_agrees() -> None:
 
 def test_signer_health_paths_exist_in_the_app() -> None:
     app = (ROOT / "signer/app.py").read_text()
-    for path in (localstack.SIGNER_HEALTH_PATH, "/healthz"):
+    for path in (native.SIGNER_HEALTH_PATH, "/healthz"):
         assert f'Route("{path}"' in app
-    assert localstack.SIGNER_HEALTH_PATH in _compose_health("signer")
+    assert native.SIGNER_HEALTH_PATH in _compose_health("signer")
     assert "/healthz" in (ROOT / "signer/Dockerfile").read_text()
 
 
@@ -271,7 +273,7 @@ def test_readme_local_section_shows_the_default_urls() -> None:
     s = stack_settings.load({}, {})
     for url in (s.api_url, s.console_url, s.signer_url):
         assert url in local
-    for path in (localstack.MINIO_HEALTH_PATH, render.HEALTH_PATH, localstack.SIGNER_HEALTH_PATH):
+    for path in (native.MINIO_HEALTH_PATH, render.HEALTH_PATH, native.SIGNER_HEALTH_PATH):
         assert f"`{path}`" in local
 
 

@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 import yaml
 
+from harness.minio_server import ROOT
 from tests.conftest import shared_path
-from tests.minio_server import ROOT
 
 DOCKERFILES = ("minio/Dockerfile", "console/Dockerfile", "signer/Dockerfile")
 HADOLINT = ROOT / ".venv" / "bin" / "hadolint"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.errors import ConfigError
+from common.errors import ConfigError
 from console.render import ConsoleSettings, parse_resolver, render, write_config
-from tests.deploy.nginx_proxy import NGINX, nginx_command, render_command
-from tests.minio_server import ROOT
+from harness.minio_server import ROOT
+from tests.console.nginx_proxy import NGINX, nginx_command, render_command
 
 LOOPBACK = {"CONSOLE_UPSTREAM_HOST": "127.0.0.1", "CONSOLE_UPSTREAM_PORT": "9001"}
 

@@ -32,8 +32,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.minio_server import ROOT, MinioServer
-from tests.processes import free_port, start_logged, stop_process
+from harness.minio_server import ROOT, MinioServer
+from harness.processes import free_port, start_logged, stop_process
 from tests.signer.conftest import API_TOKEN, POLICY_YAML, environment, make_identity
 
 MINIO_STACK = Path(sys.executable).with_name("minio-stack")

@@ -29,11 +29,11 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.schemas import BaseSchema
 from starlette.testclient import TestClient
 
+from harness.minio_server import MinioServer
 from signer.app import create_app
 from signer.core.errors import ErrorCode
 from signer.openapi import build_openapi
 from signer.settings import load
-from tests.minio_server import MinioServer
 from tests.signer.conftest import API_TOKEN, POLICY_YAML, environment, make_identity
 
 MAX_EXAMPLES = 40

@@ -25,13 +25,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from harness.minio_server import MinioServer
 from signer.app import create_app
 from signer.core.errors import ErrorCode, SignerError
 from signer.core.keys import fixed_prefix, key_problem, make_object_key
 from signer.core.policy import Policy, PolicyError, load_policy
 from signer.core.tokens import TokenKeys
 from signer.settings import load
-from tests.minio_server import MinioServer
 from tests.signer.conftest import API_TOKEN, POLICY_YAML, environment, make_identity
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

@@ -24,10 +24,10 @@ import requests
 
 from bootstrap import settings as bootstrap_settings
 from bootstrap.converge import run as run_bootstrap
+from harness.minio_server import MinioServer
 from signer.app import create_app
 from signer.settings import load
 from tests.bootstrap.conftest import SIGNER_KEY, SIGNER_SECRET, CountingPool, env_for
-from tests.minio_server import MinioServer
 from tests.signer.conftest import (
     API_TOKEN,
     POLICY_YAML,

@@ -21,10 +21,10 @@ import uvicorn
 from minio.credentials import StaticProvider
 
 from bootstrap.identity import policy_document
+from harness.minio_server import MinioServer, free_port
 from minio import Minio, MinioAdmin
 from signer.app import create_app
 from signer.settings import Settings, load
-from tests.minio_server import MinioServer, free_port
 
 API_TOKEN = "test-token-" + secrets.token_hex(12)
 OTHER_API_TOKEN = "rotated-token-" + secrets.token_hex(12)

@@ -23,13 +23,13 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
 
+from harness.minio_server import free_port
 from signer.app import create_app
 from signer.core.errors import ErrorCode
 from signer.openapi import build_openapi
 from signer.responses import STATUS
 from signer.routes import API
 from signer.settings import Settings, load
-from tests.minio_server import free_port
 from tests.signer.conftest import (
     API_TOKEN,
     OTHER_API_TOKEN,

@@ -16,9 +16,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from bootstrap.main import main
+from harness.minio_server import free_port
+from minio_stack.cli import main
 from signer import cli as signer_cli
-from tests.minio_server import free_port
 from tests.signer.conftest import API_TOKEN, Api, RunningSigner
 
 MiB = 1024 * 1024

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bootstrap.errors import ExitCode, StackError
+from common.errors import ExitCode, StackError
+from harness.minio_server import free_port
 from signer.client import (
     ApiError,
     SignerClient,
@@ -21,7 +22,6 @@ from signer.client import (
 )
 from signer.core.sigv4 import presign_url
 from signer.settings import ClientSettings, Settings
-from tests.minio_server import free_port
 from tests.signer.conftest import API_TOKEN, RunningSigner
 
 MiB = 1024 * 1024

@@ -11,7 +11,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bootstrap.errors import ConfigError
+from common.errors import ConfigError
 from signer.core.policy import load_policy
 from signer.demo import (
     CONFIG_PLACEHOLDER,

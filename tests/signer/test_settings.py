@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bootstrap.errors import ConfigError
+from common.errors import ConfigError
 from signer.core.policy import DEFAULT_POLICY
 from signer.settings import (
     RateLimit,

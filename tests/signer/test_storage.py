@@ -8,10 +8,10 @@ import secrets
 import pytest
 import requests
 
+from harness.minio_server import free_port
 from signer.core.errors import ErrorCode, SignerError
 from signer.settings import Settings
 from signer.storage import INTENTS_PREFIX, Storage, UploadGone
-from tests.minio_server import free_port
 from tests.signer.conftest import Identity
 
 MiB = 1024 * 1024

@@ -1,0 +1,248 @@
+"""Commands that run the whole stack on this machine: up, down, env-init (`make up`/`make down`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+from types import ModuleType
+
+import click
+
+from common.cli import CONTEXT, fail, json_option
+from common.errors import EXIT_CODES_HELP, ConfigError, ExitCode, StackError
+from stack import compose, envfile
+from stack import settings as stack_mod
+from stack.settings import StackSettings
+
+MODES = ("auto", "docker", "native")
+mode_option = click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="auto",
+    show_default=True,
+    help="docker: Docker Compose; native: local processes under honcho; auto: docker when "
+    "`docker info` succeeds.",
+)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    mode: str
+    api_url: str
+    console_url: str
+    signer_url: str
+    bucket: str
+    credentials_file: str
+    data: str
+    log: str | None
+
+    def __str__(self) -> str:
+        lines = [
+            f"  API:          {self.api_url}",
+            f"  Console:      {self.console_url}  (MINIO_ROOT_USER / MINIO_ROOT_PASSWORD)",
+            f"  Signer:       {self.signer_url}  (Bearer token: one of SIGNER_API_TOKENS)",
+            f"  Bucket:       {self.bucket}",
+            f"  Credentials:  {self.credentials_file}",
+            f"  Data:         {self.data}",
+        ]
+        if self.log:
+            lines.append(f"  Logs:         {self.log}")
+        return "\n".join(lines)
+
+
+def _native_stack() -> ModuleType:
+    # Imported by the commands that use it: it loads the console and signer settings (jinja2,
+    # PyJWT, cryptography), which every other minio-stack command would pay for at start-up.
+    from stack import native
+
+    return native
+
+
+def _endpoints(
+    stack: StackSettings, config: dict[str, str], mode: str, nodes: int = 1
+) -> Endpoints:
+    native_stack = _native_stack()
+    is_native = mode == "native"
+    paths = native_stack.Paths(stack.data_dir)
+    data = paths.cluster_data if nodes > 1 else paths.minio_data
+    return Endpoints(
+        mode=mode,
+        api_url=stack.api_url,
+        console_url=stack.console_url,
+        signer_url=stack.signer_url,
+        bucket=config.get("MINIO_BUCKET", "(MINIO_BUCKET is not set)"),
+        credentials_file=str(stack.env_file),
+        data=str(data) if is_native else "the Docker volume minio-stack_minio-data",
+        log=str(paths.log) if is_native else None,
+    )
+
+
+def _report(endpoints: Endpoints, headline: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"ok": True, "status": headline, **asdict(endpoints)}))
+    else:
+        click.echo(
+            f"minio-stack is {headline} ({endpoints.mode})\n{endpoints}\nStop it with: make down"
+        )
+
+
+def _load(environ: dict[str, str], *, create: bool) -> tuple[StackSettings, dict[str, str]]:
+    env_path = stack_mod.env_file_path(environ)
+    example = stack_mod.ROOT / ".env.example"
+    # Check the STACK_* settings before creating anything (the example's, on a first run).
+    source = env_path if env_path.exists() else example
+    stack = stack_mod.load(environ, envfile.read(source) if source.exists() else {})
+    if create:
+        result = envfile.init(env_path, example)
+        if result.created:
+            click.echo(
+                f"created {result.path} (mode 0600) with generated {', '.join(result.generated)}",
+                err=True,
+            )
+    return stack, envfile.read(env_path) if env_path.exists() else {}
+
+
+def _use_docker(mode: str) -> bool:
+    return mode == "docker" or (mode == "auto" and compose.engine_available())
+
+
+@click.command(context_settings=CONTEXT, epilog=EXIT_CODES_HELP)
+@mode_option
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for every service to answer its health check.",
+)
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="MinIO processes: more than 1 runs a distributed, erasure-coded MinIO (2 drives per "
+    "node) behind an nginx balancer on STACK_API_PORT; native only (with Docker, use "
+    "docker-compose.distributed.yaml).",
+)
+@json_option
+def up(mode: str, timeout: float, nodes: int, as_json: bool) -> None:
+    """Start MinIO, the signer and the console proxy, wait until healthy, print the URLs.
+
+    On first run, creates .env from .env.example with generated secrets (never overwrites it).
+    With a Docker engine: `docker compose up --wait`. Without one: the same three services as
+    local processes on 127.0.0.1, run in the background by honcho. Already up: says so, exits 0.
+    `--nodes 4` (`make up NODES=4`): MinIO as 4 local processes, distributed and erasure-coded.
+    """
+    environ = dict(os.environ)
+    try:
+        if nodes > 1 and mode == "docker":
+            why = "a distributed MinIO runs natively (--mode native); with Docker use "
+            compose = "docker compose -f docker-compose.distributed.yaml up --wait"
+            raise ConfigError([("--nodes", why + compose)])
+        if nodes > 1:
+            mode = "native"
+        stack, config = _load(environ, create=True)
+        if _use_docker(mode):
+            headline = "already up" if compose.running(stack, environ) else "up"
+            if headline == "up":
+                compose.up(stack, environ)
+            _report(_endpoints(stack, config, "docker"), headline, as_json)
+            sys.exit(int(ExitCode.OK))
+        native_stack = _native_stack()
+        paths = native_stack.Paths(stack.data_dir)
+        if native_stack.running_pid(paths) is not None:
+            _report(_endpoints(stack, config, "native"), "already up", as_json)
+            sys.exit(int(ExitCode.OK))
+        tools = native_stack.find_tools(stack)
+        processes = native_stack.plan(stack, config, environ, tools, nodes)
+        native_stack.validate(processes, stack)
+        busy = native_stack.busy_ports(stack, nodes)
+        if busy:
+            raise ConfigError(busy)
+        pid = native_stack.start(processes, stack, nodes, tools)
+        names = ", ".join(p.name for p in processes)
+        click.echo(f"starting {names} under honcho (pid {pid}); log: {paths.log}", err=True)
+        try:
+            native_stack.wait_healthy(stack, pid, timeout)
+        except StackError:
+            native_stack.stop(stack)  # nothing half-started stays behind
+            click.echo(native_stack.log_tail(paths), err=True)
+            raise
+    except StackError as exc:
+        fail(exc, as_json)
+    _report(_endpoints(stack, config, "native", nodes), "up", as_json)
+    sys.exit(int(ExitCode.OK))
+
+
+@click.command(context_settings=CONTEXT, epilog=EXIT_CODES_HELP)
+@mode_option
+@json_option
+def down(mode: str, as_json: bool) -> None:
+    """Stop everything `up` started; data (.data/ or the Docker volume) and .env stay."""
+    environ = dict(os.environ)
+    try:
+        stack, _ = _load(environ, create=False)
+        native_stack = _native_stack()
+        paths = native_stack.Paths(stack.data_dir)
+        stopped: list[str] = []
+        killed: list[str] = []
+        if mode != "docker" and (native_stack.running_pid(paths) or native_stack.child_pids(paths)):
+            killed = native_stack.stop(stack)
+            stopped.append("native")
+        elif mode != "native" and _use_docker(mode):
+            compose.down(stack, environ)
+            stopped.append("docker")
+    except StackError as exc:
+        fail(exc, as_json)
+    if as_json:
+        click.echo(json.dumps({"ok": True, "stopped": stopped, "killed": killed}))
+    elif stopped:
+        note = f" (had to kill: {', '.join(killed)})" if killed else ""
+        click.echo(
+            f"minio-stack is down ({stopped[0]}){note}; data kept in {_data(stack, stopped[0])}"
+        )
+    else:
+        click.echo("minio-stack is not running")
+    sys.exit(int(ExitCode.OK))
+
+
+def _data(stack: StackSettings, mode: str) -> str:
+    return (
+        str(_native_stack().Paths(stack.data_dir).minio_data)
+        if mode == "native"
+        else "the Docker volume"
+    )
+
+
+@click.command("env-init", context_settings=CONTEXT, epilog=EXIT_CODES_HELP)
+@json_option
+def env_init(as_json: bool) -> None:
+    """Create .env from .env.example with generated secrets (mode 0600); never overwrite it."""
+    try:
+        result = envfile.init(stack_mod.env_file_path(os.environ), stack_mod.ROOT / ".env.example")
+    except StackError as exc:
+        fail(exc, as_json)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "path": str(result.path),
+                    "created": result.created,
+                    "generated": list(result.generated),
+                }
+            )
+        )
+    elif result.created:
+        click.echo(
+            f"created {result.path} (mode 0600) with generated {', '.join(result.generated)}"
+        )
+    else:
+        click.echo(f"{result.path} exists; left as it is")
+    sys.exit(int(ExitCode.OK))
+
+
+# The root group (bootstrap/main.py) adds every command listed here.
+COMMANDS: list[click.Command] = [up, down, env_init]
