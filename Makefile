@@ -39,10 +39,11 @@ minio:
 test: install minio
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-.PHONY: lint  ## Check code style (read-only)
+.PHONY: lint  ## Check style and types (read-only): ruff, and mypy --strict on all but tests
 lint: install
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/mypy
 
 .PHONY: fmt  ## Format the code
 fmt: install

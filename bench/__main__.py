@@ -26,7 +26,7 @@ from bench.plans import PARTS, Plan, make_plan
 from bench.report import render, write_json
 from bench.stack import Identity, start_minio
 from bench.targets import Target, judge
-from harness.minio_server import free_port
+from harness.minio_server import MinioServer, free_port
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
 EPILOG = (
@@ -168,53 +168,7 @@ def main(
             _guard(results, "signing", lambda: signing.run(plan.signing, closed)),
         )
 
-    profiles: list[Any] = []
-    with tempfile.TemporaryDirectory(prefix="minio-stack-bench-") as tmp:
-        workdir = Path(tmp)
-        minio = start_minio(workdir) if needs_server else None
-        try:
-            identity = Identity()
-            env = None
-            if minio is not None:
-                boot = _guard(
-                    results,
-                    "bootstrap",
-                    lambda: converge.run(
-                        plan.bootstrap if "bootstrap" in parts else converge.BootstrapPlan(1, 0),
-                        minio,
-                        identity,
-                        workdir,
-                    ),
-                )
-                if "bootstrap" in parts or (boot and boot.get("problems")):
-                    _collect(results, "bootstrap", boot)
-                if "http" in parts:
-                    answer = _guard(
-                        results,
-                        "http",
-                        lambda: http_presign.run(plan.http, minio, identity, workdir, generator),
-                    )
-                    if answer is not None:
-                        _collect(results, "http", answer[0])
-                        env = answer[1]
-                if "datapath" in parts:
-                    _collect(
-                        results,
-                        "datapath",
-                        _guard(
-                            results,
-                            "datapath",
-                            lambda: datapath.run(plan.datapath, minio, identity, workdir),
-                        ),
-                    )
-            targets = judge(results)
-            if not no_profile:
-                profiles = _profile_misses(
-                    targets, plan, results, closed, env, minio, identity, workdir
-                )
-        finally:
-            if minio is not None:
-                minio.stop()
+    profiles = _with_server(results, plan, parts, needs_server, generator, closed, no_profile)
     results["profiles"] = [p.to_json() for p in profiles]
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["elapsed_s"] = time.perf_counter() - started
@@ -224,6 +178,82 @@ def main(
     click.echo(render(results, targets))
     click.echo(f"\nresults: {output}")
     sys.exit(0 if results["ok"] else 1)
+
+
+def _with_server(
+    results: dict[str, Any],
+    plan: Plan,
+    parts: set[str],
+    needs_server: bool,
+    generator: str,
+    closed: str,
+    no_profile: bool,
+) -> list[Any]:
+    """The parts that need a real MinIO (bootstrap, http, datapath), then profiles of misses."""
+    profiles: list[Any] = []
+    with tempfile.TemporaryDirectory(prefix="minio-stack-bench-") as tmp:
+        workdir = Path(tmp)
+        minio = start_minio(workdir) if needs_server else None
+        try:
+            identity = Identity()
+            env = None
+            if minio is not None:
+                env = _server_parts(results, plan, parts, minio, identity, workdir, generator)
+            targets = judge(results)
+            if not no_profile:
+                profiles = _profile_misses(
+                    targets, plan, results, closed, env, minio, identity, workdir
+                )
+        finally:
+            if minio is not None:
+                minio.stop()
+    return profiles
+
+
+def _server_parts(
+    results: dict[str, Any],
+    plan: Plan,
+    parts: set[str],
+    minio: MinioServer,
+    identity: Identity,
+    workdir: Path,
+    generator: str,
+) -> dict[str, str] | None:
+    """Run bootstrap (always: the other parts need its identity), http and datapath; returns
+    the signer's environment from the http part, for profiling."""
+    env = None
+    boot = _guard(
+        results,
+        "bootstrap",
+        lambda: converge.run(
+            plan.bootstrap if "bootstrap" in parts else converge.BootstrapPlan(1, 0),
+            minio,
+            identity,
+            workdir,
+        ),
+    )
+    if "bootstrap" in parts or (boot and boot.get("problems")):
+        _collect(results, "bootstrap", boot)
+    if "http" in parts:
+        answer = _guard(
+            results,
+            "http",
+            lambda: http_presign.run(plan.http, minio, identity, workdir, generator),
+        )
+        if answer is not None:
+            _collect(results, "http", answer[0])
+            env = answer[1]
+    if "datapath" in parts:
+        _collect(
+            results,
+            "datapath",
+            _guard(
+                results,
+                "datapath",
+                lambda: datapath.run(plan.datapath, minio, identity, workdir),
+            ),
+        )
+    return env
 
 
 def _profile_misses(

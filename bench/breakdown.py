@@ -7,7 +7,7 @@ sides). Layers, from the inside out:
 - the pieces of the use-case: the PUT presign (3 signed headers), the GET presign the answer
   carries (with a response-content-disposition), the ES256 intent token, the object key and
   its ULID, the JSON answer;
-- ``SignerService.presign_upload`` whole;
+- the ``presign_upload`` use-case whole (``signer.uploads``);
 - the Starlette app called as ASGI (no HTTP, no sockets): auth, rate limit, body parsing,
   metrics, JSON answer (a single-PUT presign makes no storage call, so it runs on the event
   loop; the ``run_in_threadpool`` hop, timed alone, is what a storage call adds);
@@ -35,7 +35,7 @@ BODY = {"content_type": "image/png", "size_bytes": 1024, "filename": "bench.png"
 ROUNDS = 3
 
 
-def _loop_runner() -> Callable[[Coroutine], Any]:
+def _loop_runner() -> Callable[[Coroutine[Any, Any, Any]], Any]:
     try:
         from uvloop import run as run_loop
     except ImportError:
@@ -100,8 +100,10 @@ def cpu_us(call: Callable[[], object], seconds: float) -> float:
     return (time.process_time() - cpu) / count * 1e6
 
 
-async def cpu_us_async(call: Callable[[], Coroutine], seconds: float) -> tuple[float, set]:
-    seen: set = set()
+async def cpu_us_async(
+    call: Callable[[], Coroutine[Any, Any, int | None]], seconds: float
+) -> tuple[float, set[int | None]]:
+    seen: set[int | None] = set()
     count, started, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
         for _ in range(20):
@@ -118,6 +120,7 @@ def _components(service: Any) -> dict[str, Callable[[], object]]:
     from signer.core.sigv4 import presign_url
     from signer.models import PresignRequest
     from signer.responses import json_response
+    from signer.uploads import presign_upload
 
     s = service.settings
     profile = s.policy.profile(None)
@@ -137,9 +140,9 @@ def _components(service: Any) -> dict[str, Callable[[], object]]:
         "headers_required": {},
         "filename": "bench.png",
     }
-    answer = service.presign_upload(PresignRequest.model_validate(BODY), "api-bench")
+    answer = presign_upload(service, PresignRequest.model_validate(BODY), "api-bench")
 
-    def sign(method: str, headers: dict | None, query: dict | None) -> str:
+    def sign(method: str, headers: dict[str, str] | None, query: dict[str, str] | None) -> str:
         return presign_url(
             method=method, endpoint=s.public_endpoint, bucket=s.bucket, key=key,
             access_key=s.access_key, secret_key=s.secret_key, region=s.region, expires=900,
@@ -163,6 +166,7 @@ def run(env: dict[str, str], seconds: float) -> dict[str, Any]:
     from starlette.concurrency import run_in_threadpool
 
     from signer.models import PresignRequest
+    from signer.uploads import presign_upload
 
     app, service = app_and_service(env)
     token = env["SIGNER_API_TOKENS"].split(",")[0]
@@ -172,7 +176,7 @@ def run(env: dict[str, str], seconds: float) -> dict[str, Any]:
     slice_s = seconds / ROUNDS / (len(parts) + 3)
     samples: dict[str, list[float]] = {name: [] for name in [*parts, "use_case", "thread_hop"]}
     samples["asgi_app"] = []
-    statuses: set = set()
+    statuses: set[int | None] = set()
     run_loop = _loop_runner()
 
     async def hop() -> None:
@@ -181,25 +185,26 @@ def run(env: dict[str, str], seconds: float) -> dict[str, Any]:
     for _ in range(ROUNDS):
         for name, piece in parts.items():
             samples[name].append(cpu_us(piece, slice_s))
-        samples["use_case"].append(cpu_us(lambda: service.presign_upload(request, "b"), slice_s))
+        samples["use_case"].append(cpu_us(lambda: presign_upload(service, request, "b"), slice_s))
         samples["thread_hop"].append(run_loop(cpu_us_async(hop, slice_s))[0])
         us, seen = run_loop(cpu_us_async(call, slice_s))
         samples["asgi_app"].append(us)
         statuses |= seen
     return {
         "cpu_us": {name: summary(values) for name, values in samples.items()},
-        "asgi_statuses": sorted(statuses),
+        "asgi_statuses": sorted(s for s in statuses if s is not None),
     }
 
 
 def profile(env: dict[str, str], seconds: float) -> list[Profile]:
     """pyinstrument of the use-case, and of the ASGI app (its thread-pool part is a wait)."""
     from signer.models import PresignRequest
+    from signer.uploads import presign_upload
 
     app, service = app_and_service(env)
     token = env["SIGNER_API_TOKENS"].split(",")[0]
     request = PresignRequest.model_validate(BODY)
-    found = [profile_calls("http-use_case", lambda: service.presign_upload(request, "b"), seconds)]
+    found = [profile_calls("http-use_case", lambda: presign_upload(service, request, "b"), seconds)]
     run_loop = _loop_runner()
     found.append(run_loop(profile_async_calls("http-asgi_app", asgi_caller(app, token), seconds)))
     return found

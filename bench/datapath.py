@@ -29,7 +29,8 @@ import select
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ class ProxyProcess:
             "part_size": PART_SIZE,
             "parallel": PARALLEL,
         }
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
     @property
@@ -150,7 +151,7 @@ def _upload_signer(client: Any, path: Path) -> str:
     result = upload_file(
         client, path, content_type=CONTENT_TYPE, multipart="force", concurrency=PARALLEL
     )
-    return result["object_key"]
+    return str(result["object_key"])
 
 
 def _upload_minio_py(minio: Minio, path: Path, key: str) -> str:
@@ -176,74 +177,82 @@ def _upload_proxy(proxy: ProxyProcess, path: Path, key: str) -> tuple[str, int]:
     return key, int(answer.json()["received"])
 
 
+@dataclass
+class _Uploader:
+    """One upload by one method, timed, with the CPU each process spent, checked in storage."""
+
+    signer: SignerProcess
+    proxy: ProxyProcess
+    client: Any
+    root: Any
+    api_bytes: ApiBytes
+    etags: dict[Path, str]
+    problems: list[str]
+    counter: Iterator[int] = field(default_factory=lambda: iter(range(1, 1_000_000)))
+
+    def upload(self, method: str, path: Path) -> dict[str, float]:
+        key = f"bench/direct/{next(self.counter):04d}.pdf"
+        before = (usage(self.signer.pid), usage(self.proxy.pid), self.api_bytes.total)
+        started, client_cpu = time.perf_counter(), time.process_time()
+        proxied = 0
+        if method == "signer":
+            key = _upload_signer(self.client, path)
+        elif method == "minio_py":
+            key = _upload_minio_py(self.root, path, key)
+        else:
+            key, proxied = _upload_proxy(self.proxy, path, key)
+        seconds = time.perf_counter() - started
+        client_cpu = time.process_time() - client_cpu
+        signer_used = usage(self.signer.pid).minus(before[0])
+        proxy_used = usage(self.proxy.pid).minus(before[1])
+        self._check_stored(method, key, path)
+        size = path.stat().st_size
+        return {
+            "seconds": seconds,
+            "mib_per_s": size / MiB / seconds,
+            "client_cpu_s": client_cpu,
+            "signer_cpu_s": signer_used.cpu_seconds,
+            "signer_api_bytes": self.api_bytes.total - before[2],
+            "proxy_cpu_s": proxy_used.cpu_seconds,
+            "proxy_body_bytes": proxied,
+        }
+
+    def _check_stored(self, method: str, key: str, path: Path) -> None:
+        size, etag = path.stat().st_size, self.etags[path]
+        stored = self.root.stat_object(BUCKET, key)
+        if stored.size != size or (stored.etag or "").strip('"') != etag:
+            self.problems.append(
+                f"{method}: stored {stored.size} bytes with ETag {stored.etag}, "
+                f"expected {size} bytes with ETag {etag}"
+            )
+        self.root.remove_object(BUCKET, key)
+
+
 def run(plan: DataPlan, minio: MinioServer, identity: Identity, workdir: Path) -> dict[str, Any]:
     from signer.client import SignerClient
     from signer.settings import ClientSettings
 
     problems: list[str] = []
-    root = minio.client()
     files: dict[int, tuple[Path, str]] = {}
     for size in plan.sizes:
         path = workdir / f"upload-{size // MiB}MiB.pdf"
         make_file(path, size)
         files[size] = (path, multipart_etag(path, PART_SIZE))
-    etags = {path: etag for path, etag in files.values()}
     rows: dict[int, dict[str, list[dict[str, float]]]] = {
         size: {m: [] for m in METHODS} for size in plan.sizes
     }
     with SignerProcess(minio, identity, workdir, 1) as signer, ProxyProcess(minio) as proxy:
         session = requests.Session()
-        api_bytes = ApiBytes(session, signer.url)
-        client = SignerClient(ClientSettings(signer.url, signer.token), session=session)
-        counter = iter(range(1, 1_000_000))
-
-        def upload(method: str, path: Path) -> dict[str, float]:
-            key = f"bench/direct/{next(counter):04d}.pdf"
-            before = (usage(signer.pid), usage(proxy.pid), api_bytes.total)
-            started, client_cpu = time.perf_counter(), time.process_time()
-            proxied = 0
-            if method == "signer":
-                key = _upload_signer(client, path)
-            elif method == "minio_py":
-                key = _upload_minio_py(root, path, key)
-            else:
-                key, proxied = _upload_proxy(proxy, path, key)
-            seconds = time.perf_counter() - started
-            client_cpu = time.process_time() - client_cpu
-            signer_used = usage(signer.pid).minus(before[0])
-            proxy_used = usage(proxy.pid).minus(before[1])
-            size, etag = path.stat().st_size, etags[path]
-            stored = root.stat_object(BUCKET, key)
-            if stored.size != size or (stored.etag or "").strip('"') != etag:
-                problems.append(
-                    f"{method}: stored {stored.size} bytes with ETag {stored.etag}, "
-                    f"expected {size} bytes with ETag {etag}"
-                )
-            root.remove_object(BUCKET, key)
-            return {
-                "seconds": seconds,
-                "mib_per_s": size / MiB / seconds,
-                "client_cpu_s": client_cpu,
-                "signer_cpu_s": signer_used.cpu_seconds,
-                "signer_api_bytes": api_bytes.total - before[2],
-                "proxy_cpu_s": proxy_used.cpu_seconds,
-                "proxy_body_bytes": proxied,
-            }
-
-        smallest = files[plan.sizes[-1]][0]
-        for method in METHODS:
-            try:
-                upload(method, smallest)
-            except Exception as exc:  # noqa: BLE001 - reported, and the run fails
-                problems.append(f"warm-up {method} upload: {type(exc).__name__}: {exc}")
-        for size in plan.sizes:
-            for repeat in range(plan.repeats):
-                shift = repeat % len(METHODS)
-                for method in METHODS[shift:] + METHODS[:shift]:
-                    try:
-                        rows[size][method].append(upload(method, files[size][0]))
-                    except Exception as exc:  # noqa: BLE001 - reported, and the run fails
-                        problems.append(f"{method} upload of {size} bytes: {exc}")
+        uploader = _Uploader(
+            signer,
+            proxy,
+            SignerClient(ClientSettings(signer.url, signer.token), session=session),
+            minio.client(),
+            ApiBytes(session, signer.url),
+            {path: etag for path, etag in files.values()},
+            problems,
+        )
+        _measure(plan, files, rows, uploader)
     for path, _ in files.values():
         path.unlink(missing_ok=True)
     return {
@@ -259,6 +268,29 @@ def run(plan: DataPlan, minio: MinioServer, identity: Identity, workdir: Path) -
         ],
         "problems": problems,
     }
+
+
+def _measure(
+    plan: DataPlan,
+    files: dict[int, tuple[Path, str]],
+    rows: dict[int, dict[str, list[dict[str, float]]]],
+    uploader: _Uploader,
+) -> None:
+    """A warm-up upload per method, then the rounds, rotating which method goes first."""
+    smallest = files[plan.sizes[-1]][0]
+    for method in METHODS:
+        try:
+            uploader.upload(method, smallest)
+        except Exception as exc:  # noqa: BLE001 - reported, and the run fails
+            uploader.problems.append(f"warm-up {method} upload: {type(exc).__name__}: {exc}")
+    for size in plan.sizes:
+        for repeat in range(plan.repeats):
+            shift = repeat % len(METHODS)
+            for method in METHODS[shift:] + METHODS[:shift]:
+                try:
+                    rows[size][method].append(uploader.upload(method, files[size][0]))
+                except Exception as exc:  # noqa: BLE001 - reported, and the run fails
+                    uploader.problems.append(f"{method} upload of {size} bytes: {exc}")
 
 
 def _summarise(rows: dict[int, dict[str, list[dict[str, float]]]]) -> dict[str, Any]:

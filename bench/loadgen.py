@@ -192,7 +192,12 @@ def _content_length(head: bytes) -> int:
 
 
 async def _connection(
-    host: str, port: int, payload: bytes, deadline: float, latencies: list[float], errors: dict
+    host: str,
+    port: int,
+    payload: bytes,
+    deadline: float,
+    latencies: list[float],
+    errors: dict[str, int],
 ) -> None:
     writer = None
     while time.perf_counter() < deadline:
@@ -273,10 +278,11 @@ def run(generator: str, job: Job) -> LoadResult:
 def main() -> None:
     job = Job(**json.loads(sys.stdin.read()))
     try:
-        from uvloop import run as run_loop
+        import uvloop  # the faster loop, where installed: the load generator must not be the limit
+
+        result = uvloop.run(_drive(job))
     except ImportError:
-        run_loop = asyncio.run
-    result = run_loop(_drive(job))
+        result = asyncio.run(_drive(job))
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 

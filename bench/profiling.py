@@ -46,7 +46,7 @@ class Profile:
         }
 
 
-def _self_times(frame: Any, into: Counter) -> None:
+def _self_times(frame: Any, into: Counter[tuple[str, str]]) -> None:
     if frame is None:
         return
     where = f"{frame.file_path_short or frame.file_path or '?'}:{frame.line_no or 0}"
@@ -86,7 +86,7 @@ def profile_calls(
 def _finish(
     name: str, profiler: Any, session: Any, elapsed: float, calls: int, save: bool, renderer: Any
 ) -> Profile:
-    counts: Counter = Counter()
+    counts: Counter[tuple[str, str]] = Counter()
     root = session.root_frame()
     _self_times(root, counts)
     total = sum(counts.values()) or 1.0

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO
+from io import BufferedIOBase
+from typing import Any, BinaryIO, cast
 
 from minio import Minio
 
@@ -23,7 +24,7 @@ READY_MARK = "PROXY_READY"
 class LimitedReader:
     """At most ``length`` bytes of ``stream``: the request body, not the next request."""
 
-    def __init__(self, stream: BinaryIO, length: int) -> None:
+    def __init__(self, stream: BinaryIO | BufferedIOBase, length: int) -> None:
         self._stream = stream
         self._left = length
         self.received = 0
@@ -77,7 +78,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             result = self.server.minio.put_object(
                 config["bucket"],
                 self.path.lstrip("/"),
-                body,
+                cast(BinaryIO, body),  # minio-py reads it only through read(n)
                 length,
                 content_type=self.headers.get("Content-Type", "application/octet-stream"),
                 part_size=config["part_size"],

@@ -83,7 +83,7 @@ class SignerProcess:
                 "SIGNER_WORKERS": str(workers),
             }
         )
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int:

@@ -46,7 +46,7 @@ def single_worker_level(results: dict[str, Any], connections: int) -> dict[str, 
         if config["workers"] == 1:
             for level in config["levels"]:
                 if level["connections"] == connections:
-                    return level
+                    return dict(level)
     return None
 
 
@@ -112,7 +112,8 @@ def _datapath(results: dict[str, Any]) -> list[Target]:
     proxy = _get(first or {}, "proxy_over_minio_py", "median")
     measured = "not measured"
     if ratio is not None:
-        measured = f"{ratio:.0%} of minio-py at {first['bytes'] // 2**20} MiB"
+        size = (first or {}).get("bytes", 0)
+        measured = f"{ratio:.0%} of minio-py at {size // 2**20} MiB"
         if proxy is not None:
             measured += f" (proxy {proxy:.0%})"
     return [

@@ -13,7 +13,7 @@ from typing import Any
 
 from minio.error import S3Error
 
-from bootstrap.s3 import PROBE_PREFIX, Clients, is_code
+from bootstrap.s3 import PROBE_PREFIX, Clients, first_object, is_code
 from bootstrap.step import Change, Kind, Step, VerifyError
 
 
@@ -28,7 +28,7 @@ class Current:
 
 
 def read(clients: Clients, desired: Desired) -> Current:
-    return Current(exists=bool(clients.s3.bucket_exists(desired.name)))
+    return Current(exists=clients.retry(clients.s3.bucket_exists, desired.name))
 
 
 def diff(current: Current, desired: Desired) -> list[Change]:
@@ -41,7 +41,7 @@ def apply(clients: Clients, desired: Desired, changes: list[Change]) -> list[Cha
     if not changes:
         return []
     try:
-        clients.s3.make_bucket(desired.name)
+        clients.retry(clients.s3.make_bucket, desired.name)
     except S3Error as exc:
         if is_code(exc, "BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             return []  # a concurrent bootstrap created it first
@@ -51,9 +51,8 @@ def apply(clients: Clients, desired: Desired, changes: list[Change]) -> list[Cha
 
 def verify(clients: Clients, desired: Desired) -> dict[str, Any]:
     try:
-        # A listing, not just a HEAD: it proves the root identity can use the bucket. One
-        # entry is enough; never page through a large bucket.
-        next(iter(clients.s3.list_objects(desired.name, prefix=PROBE_PREFIX)), None)
+        # A listing, not just a HEAD: it proves the root identity can use the bucket.
+        clients.retry(first_object, clients.s3, desired.name, PROBE_PREFIX)
     except S3Error as exc:
         if is_code(exc, "NoSuchBucket"):
             raise VerifyError(f"bucket {desired.name} does not exist after creating it") from None

@@ -123,5 +123,5 @@ def entrypoint(config_file: str | None, command: tuple[str, ...]) -> None:
     sys.exit(code)
 
 
-# The root group (bootstrap/main.py) adds every command listed here.
+# The root group (minio_stack/cli.py) and `python -m bootstrap` add every command listed here.
 COMMANDS: list[click.Command] = [wait, bootstrap, entrypoint]

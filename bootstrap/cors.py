@@ -29,6 +29,7 @@ import base64
 import hashlib
 import secrets
 import xml.etree.ElementTree as ET  # noqa: S405 - parses our own server's CORS answer
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -135,7 +136,13 @@ class Rule:
     expose: tuple[str, ...]
 
     @classmethod
-    def of(cls, origins: Any, methods: Any, headers: Any, expose: Any) -> Rule:
+    def of(
+        cls,
+        origins: Iterable[str],
+        methods: Iterable[str],
+        headers: Iterable[str],
+        expose: Iterable[str],
+    ) -> Rule:
         """Normalised: sorted, methods upper-case, header names lower-case (they are case-blind)."""
         return cls(
             tuple(sorted(set(origins))),
@@ -193,18 +200,20 @@ def rules_xml(rules: tuple[Rule, ...]) -> bytes:
         ):
             for value in values:
                 ET.SubElement(el, tag).text = value
-    return ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    # typeshed types tostring() with a named encoding as Any; UTF-8 always gives bytes.
+    xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return xml
 
 
 def bucket_read(clients: Clients, desired: BucketDesired) -> tuple[Rule, ...]:
-    # minio-py has no bucket-CORS call; its request signer does the SigV4 work.
+    # minio-py has no bucket-CORS call: GetBucketCors is a raw call (s3.py signs it).
     try:
-        resp = clients.s3._execute("GET", desired.bucket, query_params={"cors": ""})  # noqa: SLF001
+        xml = clients.bucket_call("GET", desired.bucket, "cors")
     except S3Error as exc:
         if is_code(exc, "NoSuchCORSConfiguration", "NoSuchBucket"):
             return ()
         raise
-    return parse_rules(resp.data)
+    return parse_rules(xml)
 
 
 def bucket_diff(current: tuple[Rule, ...], desired: BucketDesired) -> list[Change]:
@@ -223,13 +232,7 @@ def bucket_apply(clients: Clients, desired: BucketDesired, changes: list[Change]
     for change in changes:
         body = rules_xml(change.payload)
         md5 = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 - S3 requires it
-        clients.s3._execute(  # noqa: SLF001
-            "PUT",
-            desired.bucket,
-            body=body,
-            headers={"Content-MD5": md5},
-            query_params={"cors": ""},
-        )
+        clients.bucket_call("PUT", desired.bucket, "cors", body=body, headers={"Content-MD5": md5})
     return changes
 
 
@@ -308,7 +311,8 @@ def check_behaviour(clients: Clients, bucket: str, origins: tuple[str, ...]) -> 
 
 def _put_exposes_etag(clients: Clients, bucket: str, origin: str) -> bool:
     key = f"{PROBE_PREFIX}cors-probe-{secrets.token_hex(6)}"
-    url = clients.s3.presigned_put_object(bucket, key, timedelta(minutes=5))
+    s3 = clients.s3
+    url = s3.presigned_put_object(bucket, key, timedelta(minutes=5))
     try:
         resp = clients.send("PUT", url, data=b"minio-stack CORS probe", headers={"Origin": origin})
         if resp.status_code != 200:
@@ -316,7 +320,7 @@ def _put_exposes_etag(clients: Clients, bucket: str, origin: str) -> bool:
                 f"a presigned PUT with Origin {origin} answered HTTP {resp.status_code}"
             )
     finally:
-        clients.s3.remove_object(bucket, key)
+        clients.retry(s3.remove_object, bucket, key)
     exposed = {
         h.strip().lower() for h in resp.headers.get("Access-Control-Expose-Headers", "").split(",")
     }

@@ -15,17 +15,19 @@ policies. The probe object is removed.
 
 from __future__ import annotations
 
-import io
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from minio.error import MinioAdminException, S3Error
 
-from bootstrap.s3 import PROBE_PREFIX, Clients, error_code
+from bootstrap.s3 import PROBE_PREFIX, Clients, error_code, first_object, put_bytes, read_bytes
 from bootstrap.settings import Credentials
 from bootstrap.step import Change, Kind, Step, VerifyError
+from common.s3vocab import CREDENTIAL_CODES, NOT_FOUND_CODES
+from minio import Minio
 
 _OTHER_BUCKET = "minio-stack-verify-other"
 
@@ -108,13 +110,13 @@ def _admin_json(text: str) -> dict[str, Any]:
 def read(clients: Clients, desired: Desired) -> Current:
     admin = clients.admin
     try:
-        policy = _admin_json(admin.policy_info(desired.policy_name))
+        policy = _admin_json(clients.retry(admin.policy_info, desired.policy_name))
     except MinioAdminException as exc:
         if error_code(exc) != "XMinioAdminNoSuchPolicy":
             raise
         policy = None
     try:
-        info = _admin_json(admin.user_info(desired.signer.access_key))
+        info = _admin_json(clients.retry(admin.user_info, desired.signer.access_key))
     except MinioAdminException as exc:
         if error_code(exc) != "XMinioAdminNoSuchUser":
             raise
@@ -128,9 +130,9 @@ def read(clients: Clients, desired: Desired) -> Current:
 def secret_works(clients: Clients, signer: Credentials) -> bool:
     """Does the server accept the declared secret? (Its own answer; it never shows the secret.)"""
     try:
-        clients.admin_as(signer).account_info()
+        clients.retry(clients.admin_as(signer).account_info)
     except MinioAdminException as exc:
-        if error_code(exc) in ("SignatureDoesNotMatch", "InvalidAccessKeyId"):
+        if error_code(exc) in CREDENTIAL_CODES:
             return False
         raise
     return True
@@ -172,14 +174,14 @@ def apply(clients: Clients, desired: Desired, changes: list[Change]) -> list[Cha
     for change in changes:
         op, *args = change.payload
         if op == "policy":
-            admin.policy_add(desired.policy_name, policy=desired.policy)
+            clients.retry(admin.policy_add, desired.policy_name, policy=desired.policy)
         elif op == "user":
             # Creates the user, or re-enables it and sets its secret; attachments stay.
-            admin.user_add(user, desired.signer.secret_key)
+            clients.retry(admin.user_add, user, desired.signer.secret_key)
         else:
             call = admin.attach_policy if op == "attach" else admin.detach_policy
             try:
-                call(args, user=user)
+                clients.retry(call, args, user=user)
             except MinioAdminException as exc:
                 # A concurrent bootstrap attached (or detached) it first.
                 if error_code(exc) == "XMinioAdminPolicyChangeAlreadyApplied":
@@ -199,28 +201,15 @@ def verify(clients: Clients, desired: Desired) -> dict[str, Any]:
     key = f"{PROBE_PREFIX}identity-probe-{secrets.token_hex(6)}"
     data = b"minio-stack signer identity probe"
     try:
-        s3.put_object(bucket, key, io.BytesIO(data), len(data))
+        clients.retry(put_bytes, s3, bucket, key, data)
     except S3Error as exc:
         raise VerifyError(f"the signer cannot put an object in {bucket} ({exc.code})") from None
     try:
-        resp = s3.get_object(bucket, key)
-        try:
-            if resp.read() != data:
-                raise VerifyError(f"the signer read back other bytes from {bucket}/{key}")
-        finally:
-            resp.close()
-            resp.release_conn()
-        try:
-            s3.stat_object(bucket, f"{PROBE_PREFIX}missing-{secrets.token_hex(6)}")
-            raise VerifyError("a HEAD of a missing key succeeded")
-        except S3Error as exc:
-            if exc.code != "NoSuchKey":
-                raise VerifyError(
-                    f"a HEAD of a missing key answered {exc.code}, not NoSuchKey (404)",
-                    hint="the signer's policy needs s3:ListBucket on the bucket",
-                ) from None
+        if clients.retry(read_bytes, s3, bucket, key) != data:
+            raise VerifyError(f"the signer read back other bytes from {bucket}/{key}")
+        _check_missing_is_404(clients, s3, bucket)
     finally:
-        s3.remove_object(bucket, key)
+        clients.retry(s3.remove_object, bucket, key)
     cannot = _check_cannot(clients, desired)
     return {
         **observe(current),
@@ -229,9 +218,22 @@ def verify(clients: Clients, desired: Desired) -> dict[str, Any]:
     }
 
 
-def _denied(fn: Any) -> bool:
+def _check_missing_is_404(clients: Clients, s3: Minio, bucket: str) -> None:
     try:
-        fn()
+        clients.retry(s3.stat_object, bucket, f"{PROBE_PREFIX}missing-{secrets.token_hex(6)}")
+    except S3Error as exc:
+        if exc.code in NOT_FOUND_CODES:
+            return
+        raise VerifyError(
+            f"a HEAD of a missing key answered {exc.code}, not NoSuchKey (404)",
+            hint="the signer's policy needs s3:ListBucket on the bucket",
+        ) from None
+    raise VerifyError("a HEAD of a missing key succeeded")
+
+
+def _denied(clients: Clients, operation: Callable[[], object]) -> bool:
+    try:
+        clients.retry(operation)
     except (S3Error, MinioAdminException) as exc:
         return error_code(exc) == "AccessDenied"
     return False
@@ -242,7 +244,7 @@ def _check_cannot(clients: Clients, desired: Desired) -> list[str]:
     # MinIO answers ListBuckets with the buckets an identity may use, so "cannot list all
     # buckets" means: the answer is a refusal or shows no bucket beyond its own.
     try:
-        visible = {b.name for b in s3.list_buckets()}
+        visible = {b.name for b in clients.retry(s3.list_buckets)}
     except S3Error as exc:
         if exc.code != "AccessDenied":
             raise
@@ -251,17 +253,17 @@ def _check_cannot(clients: Clients, desired: Desired) -> list[str]:
         raise VerifyError(
             f"the signer can list buckets it does not serve: {sorted(visible - desired.buckets)}"
         )
-    others = sorted({b.name for b in clients.s3.list_buckets()} - desired.buckets)
+    others = sorted({b.name for b in clients.retry(clients.s3.list_buckets)} - desired.buckets)
     other = others[0] if others else _OTHER_BUCKET
     # AccessDenied (not NoSuchBucket) proves the policy refused before existence was checked.
-    if not _denied(lambda: next(iter(s3.list_objects(other)), None)):
+    if not _denied(clients, lambda: first_object(s3, other)):
         raise VerifyError(f"the signer is not refused listing bucket {other}")
-    if not _denied(lambda: s3.get_object(other, "any").close()):
+    if not _denied(clients, lambda: read_bytes(s3, other, "any")):
         raise VerifyError(f"the signer is not refused reading bucket {other}")
-    if not _denied(lambda: s3.delete_bucket_policy(desired.bucket)):
+    if not _denied(clients, lambda: s3.delete_bucket_policy(desired.bucket)):
         raise VerifyError(f"the signer may change the bucket policy of {desired.bucket}")
     admin = clients.admin_as(desired.signer)
-    if not _denied(lambda: admin.policy_remove("minio-stack-verify-no-such-policy")):
+    if not _denied(clients, lambda: admin.policy_remove("minio-stack-verify-no-such-policy")):
         raise VerifyError("the signer may change IAM policies")
     return [
         "list-other-buckets",

@@ -28,7 +28,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from minio import MinioAdmin
 
 if TYPE_CHECKING:
     from bootstrap.s3 import Clients
@@ -92,7 +94,7 @@ def parse(text: str) -> dict[str, ApiValue]:
     return {k: ApiValue(k, stored.get(k), env.get(k)) for k in keys}
 
 
-def read(admin: Any) -> dict[str, ApiValue]:
+def read(admin: MinioAdmin) -> dict[str, ApiValue]:
     """The managed keys as the server holds them (a key MinIO does not list reads as unset)."""
     values = parse(admin.config_get(SUBSYS))
     return {k: values.get(k, ApiValue(k)) for k in MANAGED}
@@ -104,7 +106,7 @@ class ApiConfig:
 
     desired: Mapping[str, str]
 
-    def write(self, admin: Any) -> None:
+    def write(self, admin: MinioAdmin) -> None:
         admin.config_set(SUBSYS, dict(self.desired))
 
 
@@ -112,7 +114,7 @@ def read_for_run(clients: Clients) -> dict[str, ApiValue]:
     """``read``, once per run until this run writes the config (then once more)."""
     values = clients.memo.get(_MEMO)
     if values is None:
-        values = read(clients.admin)
+        values = clients.retry(read, clients.admin)
         clients.memo[_MEMO] = values
     return values
 
@@ -121,10 +123,17 @@ def write_for_run(clients: Clients, api: ApiConfig) -> None:
     """``api.write``; the next ``read_for_run`` reads the server again."""
     # Forgotten first: a write that fails half-way leaves the server's state unknown.
     clients.memo.pop(_MEMO, None)
-    api.write(clients.admin)
+    clients.retry(api.write, clients.admin)
 
 
-def apply_step(clients: Clients, desired: Any, changes: list[Change]) -> list[Change]:
+class WritesApi(Protocol):
+    """The desired state of a step kept in the ``api`` config: it carries the whole config."""
+
+    @property
+    def api(self) -> ApiConfig: ...
+
+
+def apply_step(clients: Clients, desired: WritesApi, changes: list[Change]) -> list[Change]:
     """The ``apply`` of the steps kept in the ``api`` config (cors, uploads): one write of the
     whole run's config (``desired.api``), so concurrent runs write the same thing."""
     if changes:

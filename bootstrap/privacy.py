@@ -33,7 +33,7 @@ class Current:
 
 def read(clients: Clients, desired: Desired) -> Current:
     try:
-        text = clients.s3.get_bucket_policy(desired.bucket)
+        text = clients.retry(clients.s3.get_bucket_policy, desired.bucket)
     except S3Error as exc:
         if is_code(exc, "NoSuchBucketPolicy", "NoSuchBucket"):
             return Current()
@@ -87,11 +87,12 @@ def diff(current: Current, desired: Desired) -> list[Change]:
 
 
 def apply(clients: Clients, desired: Desired, changes: list[Change]) -> list[Change]:
+    s3 = clients.s3
     for change in changes:
         if change.payload is None:
-            clients.s3.delete_bucket_policy(desired.bucket)
+            clients.retry(s3.delete_bucket_policy, desired.bucket)
         else:
-            clients.s3.set_bucket_policy(desired.bucket, json.dumps(change.payload))
+            clients.retry(s3.set_bucket_policy, desired.bucket, json.dumps(change.payload))
     return changes
 
 

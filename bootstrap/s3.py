@@ -1,48 +1,69 @@
-"""Talking to the storage server: clients, server detection, and temporary vs permanent errors.
+"""Talking to the storage server: typed clients, whole-operation retries, error kinds.
 
-Every call made through ``Clients`` retries *temporary* failures only (connection refused,
-``503 XMinioServerNotInitialized``, SlowDown) with bounded backoff; anything else (access
-denied, bad request) surfaces at once. urllib3's own retries are off so that one place
-decides. All writes bootstrap makes are idempotent, so retrying one after a lost answer is
-safe.
+``Clients`` hands out minio-py's own typed clients (``Minio``, ``MinioAdmin``) and runs every
+storage operation through ``Clients.retry``, which retries *temporary* failures only
+(connection refused, ``503 XMinioServerNotInitialized``, SlowDown) with bounded backoff;
+anything else (access denied, bad request) surfaces at once. A retry repeats the whole
+operation: minio-py's listings are lazy generators that fetch pages while they are iterated,
+so a listing is retried as a function that iterates it to the end, and a download as one that
+reads the body — retrying only the call that creates the generator would retry nothing.
+urllib3's own retries are off so that one place decides. All writes bootstrap makes are
+idempotent, so retrying one after a lost answer is safe.
+
+The few S3 calls minio-py has no API for (bucket CORS) are signed with the project's own SigV4
+(``signer.core.sigv4``) and sent through the same pool; their error answers become the
+``S3Error`` minio-py would raise, so ``is_code`` and ``explain`` read them like any other.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+from xml.etree.ElementTree import ParseError  # noqa: S405 - only the exception type
 
 import requests
 import urllib3
-from minio.credentials import StaticProvider
+from minio.credentials.providers import StaticProvider
+from minio.datatypes import Object
 from minio.error import MinioAdminException, S3Error
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from bootstrap.health import LIVE_PATH, wait_ready
 from bootstrap.settings import Credentials, Settings
 from common.errors import PermanentError, StackError, TemporaryError, WaitTimeout
+from common.s3vocab import CREDENTIAL_CODES, STATE_PREFIX, TEMPORARY_CODES
 from minio import Minio, MinioAdmin
+from signer.core.sigv4 import presign_url
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 MINIO = "minio"
 GENERIC = "s3"
-# Keys bootstrap writes to check real behaviour, then removes. Kept under one prefix so a
-# reader (or a test counting writes) can tell them from configuration writes.
-PROBE_PREFIX = ".minio-stack/"
-
-_TEMPORARY_CODES = {
-    "XMinioServerNotInitialized",
-    "ServiceUnavailable",
-    "SlowDown",
-    "XMinioServerBusy",
-    "RequestTimeout",
-    "InternalError",
+# Keys bootstrap writes to check real behaviour, then removes. Kept under the kit's own prefix
+# so a reader (or a test counting writes) can tell them from configuration writes.
+PROBE_PREFIX = STATE_PREFIX
+# Each attempt of a raw call signs a fresh URL and sends it at once: a short life is plenty.
+RAW_URL_TTL = 60
+# An error answer without an S3 XML body (a HEAD, a proxy's HTML page) is named by its HTTP
+# status, as minio-py names it for a bucket-level call (403, 404, 405, 501); the 5xx get the
+# codes S3 itself uses for them, so is_temporary knows them. A gateway's 502/504 means the
+# storage behind it did not answer.
+_CODE_OF_STATUS = {
+    403: "AccessDenied",
+    404: "NoSuchBucket",
+    405: "MethodNotAllowed",
+    500: "InternalError",
+    501: "NotImplemented",
+    502: "ServiceUnavailable",
+    503: "ServiceUnavailable",
+    504: "ServiceUnavailable",
 }
-_CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "XMinioInvalidIAMCredentials"}
 
 
 def make_http(timeout: float = 30.0) -> urllib3.PoolManager:
@@ -60,15 +81,17 @@ def error_code(exc: BaseException) -> str | None:
         return exc.code
     if isinstance(exc, MinioAdminException):
         try:
-            return json.loads(exc._body).get("Code")  # noqa: SLF001 - minio-py keeps it private
+            # minio-py keeps the admin answer's body private and offers no accessor for it.
+            code = json.loads(exc._body).get("Code")  # noqa: SLF001
         except (ValueError, AttributeError, TypeError):
             return None
+        return code if isinstance(code, str) else None
     return None
 
 
 def admin_status(exc: MinioAdminException) -> int:
     try:
-        return int(exc._code)  # noqa: SLF001
+        return int(exc._code)  # noqa: SLF001 - as error_code: no public accessor
     except (TypeError, ValueError):
         return 0
 
@@ -80,7 +103,11 @@ def is_temporary(exc: BaseException) -> bool:
         return True
     if isinstance(exc, MinioAdminException) and admin_status(exc) in (500, 502, 503, 504):
         return True
-    return error_code(exc) in _TEMPORARY_CODES
+    return error_code(exc) in TEMPORARY_CODES
+
+
+def is_code(exc: BaseException, *codes: str) -> bool:
+    return error_code(exc) in codes
 
 
 def explain(exc: BaseException, *, who: str = "root") -> StackError:
@@ -88,7 +115,7 @@ def explain(exc: BaseException, *, who: str = "root") -> StackError:
     if isinstance(exc, StackError):
         return exc
     code = error_code(exc)
-    if code in _CREDENTIAL_CODES:
+    if code in CREDENTIAL_CODES:
         if who == "root":
             return PermanentError(
                 f"the server refused the root credentials ({code})",
@@ -103,9 +130,10 @@ def explain(exc: BaseException, *, who: str = "root") -> StackError:
     if is_temporary(exc):
         return TemporaryError(f"server not answering: {_short(exc)}", hint="check MINIO_ENDPOINT")
     if isinstance(exc, S3Error):
-        return PermanentError(f"{exc.code}: {exc.message}")
+        return PermanentError(f"{exc.code}: {exc.message}" if exc.code else f"{exc.message}")
     if isinstance(exc, MinioAdminException):
-        return PermanentError(f"admin API answered HTTP {exc._code}: {code or _short(exc)}")  # noqa: SLF001
+        status = exc._code  # noqa: SLF001 - as error_code: no public accessor
+        return PermanentError(f"admin API answered HTTP {status}: {code or _short(exc)}")
     return PermanentError(f"{type(exc).__name__}: {_short(exc)}")
 
 
@@ -114,25 +142,8 @@ def _short(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-class _Retrying:
-    """Wraps a client: each method call retries temporary errors for at most ``budget`` s."""
-
-    def __init__(self, target: Any, budget: float) -> None:
-        self._target = target
-        self._budget = budget
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._target, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return retry_temporary(lambda: attr(*args, **kwargs), self._budget)
-
-        return call
-
-
 def retry_temporary(fn: Callable[[], T], budget: float) -> T:
+    """``fn()``, run again from the start on a temporary error for at most ``budget`` s."""
     for attempt in Retrying(
         retry=retry_if_exception(is_temporary),
         wait=wait_exponential(multiplier=0.1, max=2.0),
@@ -142,6 +153,42 @@ def retry_temporary(fn: Callable[[], T], budget: float) -> T:
         with attempt:
             return fn()
     raise AssertionError("unreachable: tenacity either returns or reraises")
+
+
+def error_from_answer(resp: urllib3.BaseHTTPResponse, bucket: str) -> S3Error:
+    """An S3 error answer as the ``S3Error`` minio-py raises for it."""
+    try:
+        error: S3Error | None = S3Error.fromxml(resp)
+    except (ParseError, UnicodeDecodeError):
+        error = None
+    if error is not None and error.code:
+        return error
+    code = _CODE_OF_STATUS.get(resp.status)
+    return S3Error(resp, code, f"HTTP {resp.status}", f"/{bucket}", None, None, bucket)
+
+
+# Whole operations to hand to Clients.retry, each complete in itself: a retry repeats all of it.
+
+
+def first_object(s3: Minio, bucket: str, prefix: str | None = None) -> Object | None:
+    """The first entry of a listing: one page, never the whole of a large bucket."""
+    listing: Iterator[Object] = s3.list_objects(bucket, prefix=prefix)
+    return next(listing, None)
+
+
+def put_bytes(s3: Minio, bucket: str, key: str, data: bytes) -> None:
+    # A fresh stream each time: a retry must send the bytes again, not a drained stream.
+    s3.put_object(bucket, key, io.BytesIO(data), len(data))
+
+
+def read_bytes(s3: Minio, bucket: str, key: str) -> bytes:
+    """An object's bytes: the request and the read of its body fail or succeed together."""
+    resp = s3.get_object(bucket, key)
+    try:
+        return resp.read()
+    finally:
+        resp.close()
+        resp.release_conn()
 
 
 @dataclass
@@ -172,47 +219,87 @@ class Clients:
             budget=min(30.0, settings.timeout),
         )
 
-    def s3_as(self, creds: Credentials) -> Any:
+    def retry(self, operation: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``operation(*args, **kwargs)``, run again from the start on a temporary error until
+        the budget is spent. Pass the whole operation: a listing as a function that iterates
+        it, a download as one that reads the body."""
+        return retry_temporary(lambda: operation(*args, **kwargs), self.budget)
+
+    def s3_as(self, creds: Credentials) -> Minio:
         # The region is fixed so no call needs s3:GetBucketLocation (the signer lacks it).
-        client = Minio(
+        return Minio(
             self.host,
             credentials=StaticProvider(creds.access_key, creds.secret_key),
             secure=self.secure,
             region=self.region,
             http_client=self.http,
         )
-        return _Retrying(client, self.budget)
 
-    def admin_as(self, creds: Credentials) -> Any:
-        client = MinioAdmin(
+    def admin_as(self, creds: Credentials) -> MinioAdmin:
+        return MinioAdmin(
             endpoint=self.host,
             credentials=StaticProvider(creds.access_key, creds.secret_key),
             secure=self.secure,
             region=self.region,
             http_client=self.http,
         )
-        return _Retrying(client, self.budget)
 
     @property
-    def s3(self) -> Any:
+    def s3(self) -> Minio:
         return self.s3_as(self.root)
 
     @property
-    def admin(self) -> Any:
+    def admin(self) -> MinioAdmin:
         return self.admin_as(self.root)
+
+    def bucket_call(
+        self,
+        method: str,
+        bucket: str,
+        operation: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """A bucket sub-resource call minio-py has no API for (``?cors``), as root; retried
+        like any operation. Returns the answer's body; an error answer raises ``S3Error``."""
+        return self.retry(self._bucket_call_once, method, bucket, operation, body, headers or {})
+
+    def _bucket_call_once(
+        self,
+        method: str,
+        bucket: str,
+        operation: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+    ) -> bytes:
+        # presign_url names an object by bucket and key; a bucket-level call has no key, so the
+        # bucket is passed as the path's one segment (path style, as minio-py addresses it).
+        url = presign_url(
+            method=method,
+            endpoint=self.endpoint,
+            bucket=None,
+            key=bucket,
+            access_key=self.root.access_key,
+            secret_key=self.root.secret_key,
+            region=self.region,
+            expires=RAW_URL_TTL,
+            now=datetime.now(UTC),
+            headers=headers,
+            query={operation: ""},
+        )
+        resp = self.http.request(method, url, body=body, headers=dict(headers), redirect=False)
+        if resp.status >= 300:
+            raise error_from_answer(resp, bucket)
+        return resp.data
 
     def anonymous(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """An unsigned request, as a browser or a stranger would send it."""
-        url = self.endpoint + path
-        return retry_temporary(
-            lambda: requests.request(method, url, timeout=10, allow_redirects=False, **kwargs),
-            self.budget,
-        )
+        return self.send(method, self.endpoint + path, **kwargs)
 
     def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        return retry_temporary(
-            lambda: requests.request(method, url, timeout=10, allow_redirects=False, **kwargs),
-            self.budget,
+        return self.retry(
+            requests.request, method, url, timeout=10, allow_redirects=False, **kwargs
         )
 
 
@@ -260,12 +347,8 @@ def check_credentials(clients: Clients) -> None:
     """One authenticated read, so wrong root credentials fail before anything is planned."""
     try:
         if clients.server == MINIO:
-            clients.admin.account_info()
+            clients.retry(clients.admin.account_info)
         else:
-            clients.s3.list_buckets()
+            clients.retry(clients.s3.list_buckets)
     except (S3Error, MinioAdminException, urllib3.exceptions.HTTPError) as exc:
         raise explain(exc) from None
-
-
-def is_code(exc: BaseException, *codes: str) -> bool:
-    return error_code(exc) in codes

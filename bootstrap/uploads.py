@@ -126,7 +126,7 @@ def _days(rule: Rule) -> int | None:
 
 def lifecycle_read(clients: Clients, desired: LifecycleDesired) -> tuple[Rule, ...]:
     try:
-        config = clients.s3.get_bucket_lifecycle(desired.bucket)
+        config = clients.retry(clients.s3.get_bucket_lifecycle, desired.bucket)
     except S3Error as exc:
         if is_code(exc, "NoSuchBucket", "NoSuchLifecycleConfiguration"):
             return ()
@@ -154,8 +154,9 @@ def lifecycle_diff(current: tuple[Rule, ...], desired: LifecycleDesired) -> list
 def lifecycle_apply(
     clients: Clients, desired: LifecycleDesired, changes: list[Change]
 ) -> list[Change]:
+    s3 = clients.s3
     for change in changes:
-        clients.s3.set_bucket_lifecycle(desired.bucket, LifecycleConfig(change.payload))
+        clients.retry(s3.set_bucket_lifecycle, desired.bucket, LifecycleConfig(change.payload))
     return changes
 
 

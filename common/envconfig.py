@@ -8,10 +8,13 @@ are honoured for secrets (Docker/Compose secrets convention).
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
+
+from pydantic import ByteSize, TypeAdapter, ValidationError
 
 from common.errors import ConfigError
 
@@ -19,27 +22,13 @@ T = TypeVar("T")
 
 _DURATION_RE = re.compile(r"(\d+)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {
-    "": 1,
-    "B": 1,
-    "K": 1000,
-    "KB": 1000,
-    "KI": 1024,
-    "KIB": 1024,
-    "M": 1000**2,
-    "MB": 1000**2,
-    "MI": 1024**2,
-    "MIB": 1024**2,
-    "G": 1000**3,
-    "GB": 1000**3,
-    "GI": 1024**3,
-    "GIB": 1024**3,
-    "T": 1000**4,
-    "TB": 1000**4,
-    "TI": 1024**4,
-    "TIB": 1024**4,
-}
+# pydantic's ByteSize does the unit arithmetic (``15MiB``, ``5GiB``, ``100MB``, ``1.5GiB``). Two
+# things are checked first: the whole text is one number and one unit (ByteSize reads a prefix,
+# so ``1.5.5MiB`` would be 1 byte), and a bare IEC prefix (``15Mi``) gets its ``B``, as the kit
+# has always accepted it.
+_BYTE_SIZE: TypeAdapter[ByteSize] = TypeAdapter(ByteSize)
+_SIZE_FORM = re.compile(r"(?i)\s*\d+(?:\.\d+)?\s*(?:[KMGT]i?B?|B)?\s*")
+_BARE_IEC = re.compile(r"(?i)([KMGT]i)\s*$")
 
 
 def parse_duration(text: str) -> float:
@@ -79,17 +68,18 @@ def format_duration(seconds: float) -> str:
 def parse_size(text: str | int) -> int:
     """Parse a byte size: ``5GiB``, ``15MiB``, ``8MB``, ``1048576``.
 
-    IEC units (Ki/Mi/Gi) are powers of 2.
+    IEC units (Ki/Mi/Gi) are powers of 2, SI units (K/M/G, KB/MB/GB) powers of 10.
     """
-    if isinstance(text, int) and not isinstance(text, bool):
-        if text < 0:
-            raise ValueError(f"{text} is negative; sizes are >= 0")
-        return text
-    m = _SIZE_RE.match(str(text))
-    if not m:
-        raise ValueError(f"{text!r} is not a size; use forms like 1048576, 15MiB, 5GiB or 100MB")
-    unit = (m.group(2) or "").upper()
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    if isinstance(text, bool) or (isinstance(text, int) and text < 0):
+        raise ValueError(f"{text!r} is not a size; sizes are whole numbers of bytes >= 0")
+    bad = ValueError(f"{text!r} is not a size; use forms like 1048576, 15MiB, 5GiB or 100MB")
+    if isinstance(text, str) and not _SIZE_FORM.fullmatch(text):
+        raise bad
+    value = _BARE_IEC.sub(r"\1B", text) if isinstance(text, str) else text
+    try:
+        return int(_BYTE_SIZE.validate_python(value))
+    except ValidationError:
+        raise bad from None
 
 
 def parse_bool(text: str) -> bool:
@@ -138,7 +128,7 @@ class Env:
             return default
         return value
 
-    def parsed(self, name: str, parse: Callable[[str], T], default: T) -> T:
+    def parsed(self, name: builtins.str, parse: Callable[[builtins.str], T], default: T) -> T:
         value = self.raw(name)
         if value is None:
             return default
@@ -148,13 +138,13 @@ class Env:
             self.problem(name, str(exc))
             return default
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: bool) -> bool:
         return self.parsed(name, parse_bool, default)
 
-    def duration(self, name: str, default: float) -> float:
+    def duration(self, name: builtins.str, default: float) -> float:
         return self.parsed(name, parse_duration, default)
 
-    def list(self, name: str) -> list[str]:
+    def list(self, name: builtins.str) -> list[builtins.str]:
         value = self.raw(name)
         if value is None:
             return []

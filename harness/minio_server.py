@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from minio.credentials import StaticProvider
+from minio.credentials.providers import StaticProvider
 
 from bootstrap.health import wait_ready
 from harness.processes import (
@@ -42,7 +42,7 @@ class MinioServer(LoopbackHTTP):
     api_port: int = field(default_factory=free_port)
     console_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def console_url(self) -> str:
@@ -91,9 +91,9 @@ class MinioServer(LoopbackHTTP):
         proc, self.proc = self.proc, None
         kill_process(proc)
 
-    def restart(self, **kwargs) -> MinioServer:
+    def restart(self, wait: bool = True, timeout: float = 60) -> MinioServer:
         self.stop()
-        return self.start(**kwargs)
+        return self.start(wait=wait, timeout=timeout)
 
     def log_tail(self, lines: int = 60) -> str:
         return log_tail(self.log_path, lines)

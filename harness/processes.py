@@ -27,10 +27,20 @@ class LoopbackHTTP:
         return f"http://{self.host}"
 
 
+# Every port handed out in this process: the kernel may give a just-closed port again, and two
+# servers of one test must never be told the same "free" port.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on now and this process has not handed out before."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def port_is_free(port: int) -> bool:
@@ -48,7 +58,7 @@ def start_logged(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     """Start ``command`` in its own session, stdout and stderr appended to ``log_path``."""
     # The child keeps its own copy of the log's file descriptor; ours closes with the block.
     with open(log_path, "ab") as log:
@@ -63,7 +73,7 @@ def start_logged(
 
 
 def stop_process(
-    proc: subprocess.Popen | None,
+    proc: subprocess.Popen[bytes] | None,
     sig: int = signal.SIGTERM,
     *,
     grace: float = STOP_GRACE_SECONDS,
@@ -89,7 +99,7 @@ def stop_process(
     return proc.returncode
 
 
-def kill_process(proc: subprocess.Popen | None) -> None:
+def kill_process(proc: subprocess.Popen[bytes] | None) -> None:
     """SIGKILL: a crash, not a shutdown."""
     if proc is not None and proc.poll() is None:
         proc.kill()

@@ -9,7 +9,6 @@ and a presigned GET, signed exactly as the signer signs, must download.
 from __future__ import annotations
 
 import contextlib
-import io
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,12 +17,20 @@ from urllib.parse import urlsplit
 import requests
 from minio.error import MinioAdminException, S3Error
 
-from bootstrap.s3 import PROBE_PREFIX, Clients, error_code, explain, make_http, retry_temporary
+from bootstrap.s3 import (
+    PROBE_PREFIX,
+    Clients,
+    error_code,
+    explain,
+    make_http,
+    put_bytes,
+    retry_temporary,
+)
 from bootstrap.settings import Credentials
 from common.errors import PermanentError, TemporaryError
+from common.s3vocab import CREDENTIAL_CODES, NOT_FOUND_CODES
 from signer.core.sigv4 import presign_url
 
-REFUSED = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "XMinioInvalidIAMCredentials"})
 PROBE_URL_TTL = 300
 
 
@@ -48,11 +55,12 @@ class Server:
 
 def refusal(server: Server, creds: Credentials) -> str | None:
     """None when the server accepts ``creds``; else its refusal code. Unreachable: raises."""
+    clients = server.clients(creds)
     try:
-        server.clients(creds).admin.account_info()
+        clients.retry(clients.admin.account_info)
     except (MinioAdminException, S3Error) as exc:
         code = error_code(exc)
-        if code in REFUSED:
+        if code in CREDENTIAL_CODES:
             return code
         raise explain(exc) from None
     except Exception as exc:  # urllib3/requests errors after the retry budget
@@ -76,12 +84,14 @@ def require_refused(server: Server, creds: Credentials, who: str) -> str:
 def signer_reaches(server: Server, signer: Credentials, buckets: tuple[str, ...]) -> None:
     """The signer's identity is accepted and can use each of its buckets."""
     require_accepted(server, signer, f"signer's ({signer.access_key})")
-    s3 = server.clients(signer).s3
+    clients = server.clients(signer)
+    s3 = clients.s3
     for bucket in buckets:
         try:
-            s3.stat_object(bucket, f"{PROBE_PREFIX}rotation-missing-{secrets.token_hex(6)}")
+            missing = f"{PROBE_PREFIX}rotation-missing-{secrets.token_hex(6)}"
+            clients.retry(s3.stat_object, bucket, missing)
         except S3Error as exc:
-            if exc.code == "NoSuchKey":
+            if exc.code in NOT_FOUND_CODES:
                 continue
             raise PermanentError(
                 f"the signer ({signer.access_key}) cannot use bucket {bucket} ({exc.code})",
@@ -98,16 +108,17 @@ class Probe:
         self.bucket = bucket
         self.key = f"{PROBE_PREFIX}rotation-probe-{secrets.token_hex(6)}"
         self.body = secrets.token_bytes(32)
-        self._s3 = server.clients(root).s3
+        self._clients = server.clients(root)
+        self._s3 = self._clients.s3
 
     def __enter__(self) -> Probe:
-        self._s3.put_object(self.bucket, self.key, io.BytesIO(self.body), len(self.body))
+        self._clients.retry(put_bytes, self._s3, self.bucket, self.key, self.body)
         return self
 
     def __exit__(self, *exc: object) -> None:
         # Best effort: a leftover probe is ignored by every inventory and check.
         with contextlib.suppress(Exception):
-            self._s3.remove_object(self.bucket, self.key)
+            self._clients.retry(self._s3.remove_object, self.bucket, self.key)
 
     def url(self, creds: Credentials) -> str:
         return presign_url(

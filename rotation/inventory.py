@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET  # noqa: S405 - serialises our own lifecycle objects
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
 
+from minio.datatypes import Object
 from minio.error import S3Error
 
 from bootstrap import minio_api
-from bootstrap.s3 import PROBE_PREFIX, Clients
-from signer.storage import INTENTS_PREFIX
+from bootstrap.s3 import Clients
+from common.s3vocab import INTENTS_PREFIX, STATE_PREFIX
+from minio import Minio
+
+T = TypeVar("T")
 
 MAX_PROBLEMS_SHOWN = 5
 
 
 def is_transient(key: str) -> bool:
-    return key.startswith(PROBE_PREFIX) and not key.startswith(INTENTS_PREFIX)
+    return key.startswith(STATE_PREFIX) and not key.startswith(INTENTS_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -58,37 +63,49 @@ class Inventory:
         return f"{s['buckets']} bucket(s), {s['objects']} object(s), {s['bytes']} bytes"
 
 
-def _none_if(codes: set[str], call: Any) -> Any:
+def _none_if(clients: Clients, codes: set[str], operation: Callable[[], T]) -> T | None:
     try:
-        return call()
+        return clients.retry(operation)
     except S3Error as exc:
         if exc.code in codes:
             return None
         raise
 
 
-def _bucket(s3: Any, name: str) -> BucketState:
+def _objects(s3: Minio, bucket: str) -> dict[str, tuple[int, str]]:
+    """Every object version, but the transient ones: ``key`` or ``key?versionId=...`` ->
+    (size, ETag). The whole listing is one operation, so a retry starts it again."""
     objects: dict[str, tuple[int, str]] = {}
-    for obj in s3.list_objects(name, recursive=True, include_version=True):
-        if is_transient(obj.object_name) or obj.is_delete_marker:
+    listing: Iterator[Object] = s3.list_objects(bucket, recursive=True, include_version=True)
+    for obj in listing:
+        name = obj.object_name or ""
+        if is_transient(name) or obj.is_delete_marker:
             continue
         version = obj.version_id if obj.version_id not in (None, "null") else None
-        ident = obj.object_name if version is None else f"{obj.object_name}?versionId={version}"
+        ident = name if version is None else f"{name}?versionId={version}"
         objects[ident] = (int(obj.size or 0), (obj.etag or "").strip('"'))
-    policy = _none_if({"NoSuchBucketPolicy"}, lambda: s3.get_bucket_policy(name))
-    lifecycle = _none_if({"NoSuchLifecycleConfiguration"}, lambda: s3.get_bucket_lifecycle(name))
+    return objects
+
+
+def _bucket(clients: Clients, name: str) -> BucketState:
+    s3 = clients.s3
+    objects = clients.retry(_objects, s3, name)
+    policy = _none_if(clients, {"NoSuchBucketPolicy"}, lambda: s3.get_bucket_policy(name))
+    lifecycle = _none_if(
+        clients, {"NoSuchLifecycleConfiguration"}, lambda: s3.get_bucket_lifecycle(name)
+    )
     return BucketState(
         objects=objects,
         policy=json.dumps(json.loads(policy), sort_keys=True) if policy else None,
         lifecycle=ET.tostring(lifecycle.toxml(None), encoding="unicode") if lifecycle else None,
-        versioning=s3.get_bucket_versioning(name).status,
+        versioning=clients.retry(s3.get_bucket_versioning, name).status,
     )
 
 
 def take(clients: Clients) -> Inventory:
-    s3 = clients.s3
-    buckets = {b.name: _bucket(s3, b.name) for b in s3.list_buckets()}
-    api = {key: value.effective for key, value in minio_api.read(clients.admin).items()}
+    buckets = {b.name: _bucket(clients, b.name) for b in clients.retry(clients.s3.list_buckets)}
+    values = clients.retry(minio_api.read, clients.admin)
+    api = {key: value.effective for key, value in values.items()}
     return Inventory(buckets, api)
 
 

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ExceptionHandler, Lifespan
 
 from signer.auth import ApiTokens
 from signer.core.errors import ErrorCode, SignerError
@@ -40,7 +41,7 @@ log = logging.getLogger("signer")
 UNMATCHED = "unmatched"
 
 
-def _exception_handlers(metrics: Metrics) -> dict:
+def _exception_handlers(metrics: Metrics) -> dict[type[Exception], ExceptionHandler]:
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         where = f"{request.method} {request.url.path}"
@@ -83,22 +84,8 @@ def _exception_handlers(metrics: Metrics) -> dict:
     }
 
 
-def create_app(
-    settings: Settings,
-    *,
-    storage: Storage | None = None,
-    clock: Callable[[], datetime] | None = None,
-    initial_parts: int = INITIAL_PARTS,
-) -> Starlette:
-    """The signer's ASGI app. ``storage``/``clock``/``initial_parts`` exist for tests and tuning."""
-    storage = storage or Storage.from_settings(settings)
-    service = SignerService(settings, storage, initial_parts=initial_parts)
-    if clock is not None:
-        service.clock = clock
-    tokens = ApiTokens(settings.api_tokens)
-    limit = settings.rate_limit
-    limiter = RateLimiter(limit.rate, limit.burst) if limit.enabled else None
-    metrics = Metrics()
+def _service_routes(settings: Settings, storage: Storage, metrics: Metrics) -> list[BaseRoute]:
+    """The routes outside the API table: health, readiness, metrics, the OpenAPI document."""
     openapi = build_openapi()
 
     async def healthz(request: Request) -> Response:
@@ -121,18 +108,15 @@ def create_app(
     async def openapi_page(request: Request) -> Response:
         return JSONResponse(openapi)
 
-    routes: list[BaseRoute] = [
-        *api_routes(service, tokens, limiter, metrics),
+    return [
         Route("/healthz", measured(metrics, "healthz", healthz), methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         Route("/openapi.json", measured(metrics, "openapi", openapi_page), methods=["GET"]),
     ]
-    if settings.demo:
-        from signer.demo import demo_routes  # only when asked: it embeds an API token
 
-        routes += demo_routes(settings)
 
+def _lifespan(settings: Settings, storage: Storage) -> Lifespan[Starlette]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         log.info(
@@ -145,8 +129,37 @@ def create_app(
         yield
         storage.close()
 
+    return lifespan
+
+
+def create_app(
+    settings: Settings,
+    *,
+    storage: Storage | None = None,
+    clock: Callable[[], datetime] | None = None,
+    initial_parts: int = INITIAL_PARTS,
+) -> Starlette:
+    """The signer's ASGI app. ``storage``/``clock``/``initial_parts`` exist for tests and tuning."""
+    storage = storage or Storage.from_settings(settings)
+    service = SignerService(settings, storage, initial_parts=initial_parts)
+    if clock is not None:
+        service.clock = clock
+    tokens = ApiTokens(settings.api_tokens)
+    limit = settings.rate_limit
+    limiter = RateLimiter(limit.rate, limit.burst) if limit.enabled else None
+    metrics = Metrics()
+    routes: list[BaseRoute] = [
+        *api_routes(service, tokens, limiter, metrics),
+        *_service_routes(settings, storage, metrics),
+    ]
+    if settings.demo:
+        from signer.demo import demo_routes  # only when asked: it embeds an API token
+
+        routes += demo_routes(settings)
     app = Starlette(
-        routes=routes, exception_handlers=_exception_handlers(metrics), lifespan=lifespan
+        routes=routes,
+        exception_handlers=_exception_handlers(metrics),
+        lifespan=_lifespan(settings, storage),
     )
     app.state.settings = settings
     app.state.service = service

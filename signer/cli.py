@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import click
 
@@ -25,10 +25,12 @@ _CONFIG_CODES = frozenset(
 )
 
 
-class SizeType(click.ParamType):
+class SizeType(click.ParamType[int, str | int]):
     name = "size"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+    def convert(
+        self, value: str | int, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
         try:
             return parse_size(value)
         except ValueError as exc:
@@ -102,23 +104,23 @@ def serve(check: bool) -> None:
     # The signer's own log lines (start-up summary, storage refusals) go where uvicorn's do.
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"]["signer"] = {"handlers": ["default"], "level": "INFO"}
-    common = {
-        "host": settings.listen_host,
-        "port": settings.listen_port,
-        "loop": loop,
-        "http": http,
-        "server_header": False,
-        "timeout_graceful_shutdown": 10,
+    common = _ServerOptions(
+        host=settings.listen_host,
+        port=settings.listen_port,
+        loop=loop,
+        http=http,
+        server_header=False,
+        timeout_graceful_shutdown=10,
         # Behind a load balancer the client address comes from X-Forwarded-For; trust it
         # only from the proxy's own network (set FORWARDED_ALLOW_IPS to widen).
-        "proxy_headers": True,
-        "log_config": log_config,
+        proxy_headers=True,
+        log_config=log_config,
         # Off unless SIGNER_ACCESS_LOG=true: a log line costs the event loop about 80 us per
         # request (GET /healthz: 94 -> 176 us of CPU), more than signing a presign's two URLs,
         # and /metrics already counts every request by route and outcome (the load balancer
         # or proxy in front usually logs each one, too).
-        "access_log": settings.access_log,
-    }
+        access_log=settings.access_log,
+    )
     if settings.workers == 1:
         from signer.app import create_app
 
@@ -126,6 +128,20 @@ def serve(check: bool) -> None:
     else:
         # Worker processes import the app themselves, so they get a factory by name.
         uvicorn.run("signer.app:app_from_env", factory=True, workers=settings.workers, **common)
+
+
+class _ServerOptions(TypedDict):
+    """What ``serve`` passes to ``uvicorn.run`` in either mode (one process, or workers)."""
+
+    host: str
+    port: int
+    loop: str
+    http: str
+    server_header: bool
+    timeout_graceful_shutdown: int
+    proxy_headers: bool
+    log_config: dict[str, Any]
+    access_log: bool
 
 
 def _server_implementations() -> tuple[str, str]:
@@ -167,6 +183,7 @@ def presign(**options: Any) -> None:
     from signer.responses import validation_error
     from signer.service import SignerService
     from signer.storage import Storage
+    from signer.uploads import presign_upload
 
     fields = {name: value for name, value in options.items() if value is not None}
     fields["size_bytes"] = fields.pop("size")
@@ -178,7 +195,7 @@ def presign(**options: Any) -> None:
             raise stack_error(validation_error(exc, PresignRequest)) from None
         storage = Storage.from_settings(settings)
         try:
-            answer = SignerService(settings, storage).presign_upload(request, subject="cli")
+            answer = presign_upload(SignerService(settings, storage), request, "cli")
         except SignerError as exc:
             raise stack_error(exc) from None
         finally:

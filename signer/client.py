@@ -123,7 +123,8 @@ class SignerClient:
         answer = self.post(
             "/v1/uploads/parts", {"intent_token": intent_token, "part_numbers": part_numbers}
         )
-        return answer["parts"]
+        parts: list[dict[str, Any]] = answer["parts"]
+        return parts
 
     def complete(
         self, intent_token: str, parts: list[dict[str, Any]] | None = None

@@ -19,6 +19,8 @@ from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from signer.settings import Settings
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PAGE_TEMPLATE = STATIC_DIR / "demo.html"
 CONFIG_PLACEHOLDER = "__SIGNER_DEMO_CONFIG__"
@@ -65,7 +67,7 @@ def render_demo_page(
     return PAGE_TEMPLATE.read_text(encoding="utf-8").replace(CONFIG_PLACEHOLDER, attribute)
 
 
-def demo_routes(settings: Any) -> list[BaseRoute]:
+def demo_routes(settings: Settings) -> list[BaseRoute]:
     """GET /demo (the page, rendered once) and /static/* (its assets and upload.js)."""
     page = render_demo_page(
         token=settings.api_tokens[0],

@@ -213,6 +213,8 @@ class ReadyResponse(Response):
 class ErrorBody(Response):
     """Every error the signer answers, on every route."""
 
+    # The Literal is built from ErrorCode at run time, so /openapi.json's enum cannot drift from
+    # the codes; mypy cannot evaluate a computed Literal, hence the one ignore.
     code: Literal[(*(code.value for code in ErrorCode), INTERNAL_CODE)]  # type: ignore[valid-type]
     message: str
     hint: str | None = None

@@ -6,14 +6,16 @@ cannot exist in one and not the other.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from signer.core.errors import ErrorCode
 from signer.models import ErrorBody, HealthResponse, ReadyResponse
 from signer.responses import INTERNAL_STATUS, STATUS
-from signer.routes import API
+from signer.routes import API, ApiRoute
 
 REF = "#/components/schemas/{model}"
 
@@ -29,7 +31,7 @@ def _json(ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": REF.format(model=ref)}}}
 
 
-def _error_responses(codes) -> dict[str, Any]:
+def _error_responses(codes: Iterable[ErrorCode]) -> dict[str, Any]:
     by_status: dict[int, list[str]] = {}
     for code in codes:
         by_status.setdefault(STATUS[code], []).append(code.value)
@@ -43,7 +45,54 @@ def _error_responses(codes) -> dict[str, Any]:
     }
 
 
-def build_openapi() -> dict[str, Any]:
+def _operation(route: ApiRoute[Any, Any, Any]) -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": route.name,
+            "summary": route.summary,
+            "security": [{"bearer": []}],
+            "requestBody": {"required": True, "content": _json(route.request.__name__)},
+            "responses": {
+                "200": {"description": "OK", "content": _json(route.response.__name__)},
+                **_error_responses(route.errors),
+            },
+        }
+    }
+
+
+def _get(name: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    return {"get": {"operationId": name, "summary": summary, "responses": responses}}
+
+
+def _plain(description: str, media_type: str, schema_type: str) -> dict[str, Any]:
+    return {"description": description, "content": {media_type: {"schema": {"type": schema_type}}}}
+
+
+# The routes outside the API table (app.py serves them): no token, GET.
+_SERVICE_PATHS: dict[str, Any] = {
+    "/healthz": _get(
+        "healthz",
+        "The process is up (no storage call)",
+        {"200": {"description": "OK", "content": _json("HealthResponse")}},
+    ),
+    "/readyz": _get(
+        "readyz",
+        "Storage answers with the signer's keys and the bucket exists",
+        {
+            "200": {"description": "Ready", "content": _json("ReadyResponse")},
+            "503": {"description": "Not ready: storage_denied", "content": _json("ErrorBody")},
+        },
+    ),
+    "/metrics": _get(
+        "metrics", "Prometheus metrics", {"200": _plain("OK", "text/plain", "string")}
+    ),
+    "/openapi.json": _get(
+        "openapi", "This document", {"200": _plain("OK", "application/json", "object")}
+    ),
+}
+
+
+def _schemas() -> dict[str, Any]:
     requests = [route.request for route in API]
     responses = [route.response for route in API] + [ErrorBody, HealthResponse, ReadyResponse]
     _, schemas = models_json_schema(
@@ -51,61 +100,11 @@ def build_openapi() -> dict[str, Any]:
         + [(model, "serialization") for model in responses],
         ref_template=REF,
     )
-    paths: dict[str, Any] = {}
-    for route in API:
-        paths[route.path] = {
-            "post": {
-                "operationId": route.name,
-                "summary": route.summary,
-                "security": [{"bearer": []}],
-                "requestBody": {"required": True, "content": _json(route.request.__name__)},
-                "responses": {
-                    "200": {"description": "OK", "content": _json(route.response.__name__)},
-                    **_error_responses(route.errors),
-                },
-            }
-        }
-    paths["/healthz"] = {
-        "get": {
-            "operationId": "healthz",
-            "summary": "The process is up (no storage call)",
-            "responses": {"200": {"description": "OK", "content": _json("HealthResponse")}},
-        }
-    }
-    paths["/readyz"] = {
-        "get": {
-            "operationId": "readyz",
-            "summary": "Storage answers with the signer's keys and the bucket exists",
-            "responses": {
-                "200": {"description": "Ready", "content": _json("ReadyResponse")},
-                "503": {"description": "Not ready: storage_denied", "content": _json("ErrorBody")},
-            },
-        }
-    }
-    paths["/metrics"] = {
-        "get": {
-            "operationId": "metrics",
-            "summary": "Prometheus metrics",
-            "responses": {
-                "200": {
-                    "description": "OK",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
-            },
-        }
-    }
-    paths["/openapi.json"] = {
-        "get": {
-            "operationId": "openapi",
-            "summary": "This document",
-            "responses": {
-                "200": {
-                    "description": "OK",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                }
-            },
-        }
-    }
+    defs: dict[str, Any] = schemas["$defs"]
+    return defs
+
+
+def build_openapi() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -117,9 +116,9 @@ def build_openapi() -> dict[str, Any]:
                 "retryable 502 answers also carry a Retry-After header."
             ),
         },
-        "paths": paths,
+        "paths": {**{route.path: _operation(route) for route in API}, **_SERVICE_PATHS},
         "components": {
-            "schemas": schemas["$defs"],
+            "schemas": _schemas(),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

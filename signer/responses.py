@@ -7,6 +7,7 @@ or (a bug) anything else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -37,7 +38,8 @@ class ModelResponse(JSONResponse):
     the time (no intermediate dict, no json.dumps)."""
 
     def render(self, content: Any) -> bytes:
-        return content.model_dump_json(exclude_none=True).encode("utf-8")
+        model: BaseModel = content  # json_response passes only models here
+        return model.model_dump_json(exclude_none=True).encode("utf-8")
 
 
 def json_response(body: BaseModel | dict[str, Any], status: int = 200) -> JSONResponse:
@@ -47,7 +49,7 @@ def json_response(body: BaseModel | dict[str, Any], status: int = 200) -> JSONRe
 
 
 def error_response(
-    error: SignerError, status: int | None = None, headers: dict[str, str] | None = None
+    error: SignerError, status: int | None = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     extra = dict(NO_STORE)
     if error.retry_after_seconds is not None:

@@ -1,12 +1,13 @@
 """The HTTP API's routes: one table (``API``) that both the app and ``/openapi.json`` read.
 
-Every ``/v1`` route runs the same steps: authenticate the bearer token, take one request from
-its rate-limit bucket, read a bounded JSON body into the route's request model, run the
-use-case, answer JSON. A use-case that calls storage (which blocks) runs in the thread pool;
-one that only signs (a single-PUT or form presign, part URLs: tens of microseconds of CPU)
-runs on the event loop, since the hop to a thread and back would cost more than the work.
-Each route says which (``ApiRoute.calls_storage``). Errors at any step answer the one error
-shape, and every request is counted by route and outcome code.
+Each ``ApiRoute`` holds its use-case itself (``use_case=presign_upload``), so the table reads
+from URL to code. Every ``/v1`` route runs the same steps: authenticate the bearer token, take
+one request from its rate-limit bucket, read a bounded JSON body into the route's request
+model, make the use-case's plan (on the event loop: no I/O), then carry it out — in the thread
+pool when the plan needs storage (which blocks), inline when it only signs (a single-PUT or
+form presign, part URLs: tens of microseconds of CPU, less than the hop to a thread and back);
+see ``signer.usecase``. Errors at any step answer the one error shape, and every request is
+counted by route and outcome code.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Generic
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from signer.auth import ApiTokens
 from signer.core.errors import ErrorCode, SignerError
+from signer.downloads import presign_download
 from signer.metrics import OK, Metrics
 from signer.models import (
     INTERNAL_CODE,
@@ -43,6 +46,8 @@ from signer.models import (
 from signer.ratelimit import RateLimiter
 from signer.responses import error_response, json_response, validation_error
 from signer.service import SignerService
+from signer.uploads import abort_upload, complete_upload, presign_post, presign_upload, sign_parts
+from signer.usecase import PlanT, RequestT, ResponseT, UseCase
 
 log = logging.getLogger("signer")
 
@@ -51,40 +56,31 @@ MAX_BODY_BYTES = 1024 * 1024
 E = ErrorCode
 _COMMON = (E.UNAUTHORIZED, E.BAD_REQUEST, E.RATE_LIMITED)
 
-# Whether the use-case will call storage for this request (then it runs in the thread pool).
-CallsStorage = Callable[[SignerService, BaseModel], bool]
-
-
-def always(service: SignerService, request: BaseModel) -> bool:
-    return True
-
-
-def never(service: SignerService, request: BaseModel) -> bool:
-    return False
-
 
 @dataclass(frozen=True)
-class ApiRoute:
+class ApiRoute(Generic[RequestT, PlanT, ResponseT]):
+    """A POST route: its contract (path, operationId, models, error codes) and its use-case.
+    The type parameters tie the models to the use-case's, so the table cannot pair a route
+    with a use-case that reads another request or answers another response."""
+
     path: str
     name: str  # operationId, and the route label in metrics
     summary: str
-    request: type[BaseModel]
-    response: type[BaseModel]
-    call: str  # the SignerService method
+    request: type[RequestT]
+    response: type[ResponseT]
+    use_case: UseCase[RequestT, PlanT, ResponseT]
     errors: tuple[ErrorCode, ...]
-    calls_storage: CallsStorage = always
 
 
-API: tuple[ApiRoute, ...] = (
+API: tuple[ApiRoute[Any, Any, Any], ...] = (
     ApiRoute(
         "/v1/uploads/presign",
         "presign_upload",
         "Presign an upload: one PUT, or a multipart upload created on storage",
         PresignRequest,
         PresignResponse,
-        "presign_upload",
-        (*_COMMON, E.MIME_NOT_ALLOWED, E.SIZE_TOO_LARGE, E.STORAGE_DENIED),
-        SignerService.upload_calls_storage,  # only a multipart upload is created on storage
+        use_case=presign_upload,
+        errors=(*_COMMON, E.MIME_NOT_ALLOWED, E.SIZE_TOO_LARGE, E.STORAGE_DENIED),
     ),
     ApiRoute(
         "/v1/uploads/presign-post",
@@ -92,9 +88,8 @@ API: tuple[ApiRoute, ...] = (
         "Presign a browser form upload (POST policy; storage enforces size and type)",
         PresignPostRequest,
         PresignPostResponse,
-        "presign_post",
-        (*_COMMON, E.MIME_NOT_ALLOWED, E.SIZE_TOO_LARGE),
-        never,
+        use_case=presign_post,
+        errors=(*_COMMON, E.MIME_NOT_ALLOWED, E.SIZE_TOO_LARGE),
     ),
     ApiRoute(
         "/v1/uploads/parts",
@@ -102,9 +97,8 @@ API: tuple[ApiRoute, ...] = (
         "Sign more part URLs of a multipart upload",
         PartsRequest,
         PartsResponse,
-        "sign_parts",
-        (*_COMMON, E.SIGNATURE_INVALID),
-        never,  # at most MAX_PARTS_PER_CALL URLs: about a millisecond
+        use_case=sign_parts,
+        errors=(*_COMMON, E.SIGNATURE_INVALID),
     ),
     ApiRoute(
         "/v1/uploads/complete",
@@ -112,8 +106,8 @@ API: tuple[ApiRoute, ...] = (
         "Complete an upload and check the stored object against the intent",
         CompleteRequest,
         CompleteResponse,
-        "complete",
-        (
+        use_case=complete_upload,
+        errors=(
             *_COMMON,
             E.SIGNATURE_INVALID,
             E.NOT_FOUND,
@@ -129,8 +123,8 @@ API: tuple[ApiRoute, ...] = (
         "Abort an upload (multipart: on storage) and retire its intent",
         AbortRequest,
         AbortResponse,
-        "abort",
-        (*_COMMON, E.SIGNATURE_INVALID, E.NOT_FOUND, E.CONFLICT, E.STORAGE_DENIED),
+        use_case=abort_upload,
+        errors=(*_COMMON, E.SIGNATURE_INVALID, E.NOT_FOUND, E.CONFLICT, E.STORAGE_DENIED),
     ),
     ApiRoute(
         "/v1/downloads/presign",
@@ -138,13 +132,13 @@ API: tuple[ApiRoute, ...] = (
         "Presign a download of an existing object",
         DownloadRequest,
         DownloadResponse,
-        "presign_download",
-        (*_COMMON, E.MIME_NOT_ALLOWED, E.NOT_FOUND, E.STORAGE_DENIED),
+        use_case=presign_download,
+        errors=(*_COMMON, E.MIME_NOT_ALLOWED, E.NOT_FOUND, E.STORAGE_DENIED),
     ),
 )
 
 
-async def read_model(request: Request, model: type[BaseModel]) -> BaseModel:
+async def read_model(request: Request, model: type[RequestT]) -> RequestT:
     """The body parsed into ``model``; BAD_REQUEST for anything else, read at most 1 MiB."""
     too_big = SignerError(
         ErrorCode.BAD_REQUEST,
@@ -190,31 +184,40 @@ def measured(metrics: Metrics, name: str, handler: Handler) -> Handler:
     return endpoint
 
 
+def api_handler(
+    spec: ApiRoute[RequestT, PlanT, ResponseT],
+    service: SignerService,
+    tokens: ApiTokens,
+    limiter: RateLimiter | None,
+) -> Handler:
+    """The handler of one route: auth, rate limit, body, plan on the loop, then execute."""
+    use_case = spec.use_case
+
+    async def handle(request: Request) -> Response:
+        subject = tokens.authenticate(request.headers.get("authorization"))
+        if limiter is not None:
+            limiter.check(subject)
+        body = await read_model(request, spec.request)
+        plan = use_case.plan(service, body, subject)
+        if plan.needs_storage:
+            return json_response(await run_in_threadpool(use_case.execute, service, plan))
+        return json_response(use_case.execute(service, plan))
+
+    return handle
+
+
 def api_routes(
     service: SignerService,
     tokens: ApiTokens,
     limiter: RateLimiter | None,
     metrics: Metrics,
 ) -> list[Route]:
-    routes = []
-    for spec in API:
-
-        def make(spec: ApiRoute = spec) -> Handler:
-            use_case = getattr(service, spec.call)
-            calls_storage = spec.calls_storage
-
-            async def handle(request: Request) -> JSONResponse:
-                subject = tokens.authenticate(request.headers.get("authorization"))
-                if limiter is not None:
-                    limiter.check(subject)
-                body = await read_model(request, spec.request)
-                if calls_storage(service, body):
-                    return json_response(await run_in_threadpool(use_case, body, subject))
-                return json_response(use_case(body, subject))
-
-            return handle
-
-        routes.append(
-            Route(spec.path, measured(metrics, spec.name, make()), methods=["POST"], name=spec.name)
+    return [
+        Route(
+            spec.path,
+            measured(metrics, spec.name, api_handler(spec, service, tokens, limiter)),
+            methods=["POST"],
+            name=spec.name,
         )
-    return routes
+        for spec in API
+    ]

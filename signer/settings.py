@@ -11,7 +11,7 @@ Environment (defaults in brackets):
     MINIO_BUCKET                          the bucket uploads go to
     S3_REGION [us-east-1]                 region URLs are signed for (presigning makes no call)
     SIGNER_API_TOKENS                     comma-separated bearer tokens (>= 16 chars each)
-    SIGNER_POLICY_FILE [built-in]         YAML upload profiles (see signer/core/policy.py)
+    SIGNER_POLICY_FILE [built-in]         YAML upload profiles (see signer/policy_file.py)
     SIGNER_LISTEN [0.0.0.0:8080]          host:port the HTTP API listens on
     SIGNER_TOKEN_SECRETS                  comma-separated intent-token secrets, first signs
     SIGNER_TOKEN_KEY(_FILE)               or: a PEM private key (RSA or EC P-256) that signs
@@ -37,10 +37,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from common.envconfig import Env, parse_duration
+from common.s3vocab import STATE_PREFIX
 from common.validators import check_bucket_name, parse_endpoint
 from signer.core.keys import fixed_prefix
-from signer.core.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from signer.core.policy import DEFAULT_POLICY, Policy, PolicyError
 from signer.core.tokens import MIN_SECRET_CHARS, TokenKeys
+from signer.policy_file import load_policy
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_LISTEN = "0.0.0.0:8080"  # noqa: S104 - a sidecar in a container listens on all interfaces
@@ -57,8 +59,6 @@ MAX_WORKERS = 64
 DEFAULT_STORAGE_TIMEOUT = 10.0
 MIN_API_TOKEN_CHARS = 16
 DEFAULT_SIGNER_URL = "http://127.0.0.1:8080"
-# Where the signer records what it must remember (completed and aborted intents).
-STATE_PREFIX = ".minio-stack/"
 
 
 @dataclass(frozen=True)
@@ -299,14 +299,8 @@ def _required(env: Env, name: str, parse: Callable[[str], str], example: str) ->
         return ""
 
 
-def load(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> Settings:
-    """Build and validate the settings; raises ConfigError listing every problem.
-
-    ``serving=False`` (the ``presign`` command) does not need SIGNER_API_TOKENS.
-    """
-    env = Env(os.environ if environ is None else environ)
-    s3_endpoint = _required(env, "SIGNER_S3_ENDPOINT", parse_endpoint, "e.g. http://minio:9000")
-    public_endpoint = env.parsed("SIGNER_PUBLIC_ENDPOINT", parse_endpoint, "") or s3_endpoint
+def _identity(env: Env) -> tuple[str, str]:
+    """(access key, secret key): the signer's own identity, never MinIO's root."""
     access_key = env.str("SIGNER_ACCESS_KEY", required=True) or ""
     secret_key = env.str("SIGNER_SECRET_KEY", required=True) or ""
     root_user = env.str("MINIO_ROOT_USER")
@@ -316,6 +310,27 @@ def load(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> S
             "equals MINIO_ROOT_USER; the signer must use its own bucket-scoped identity "
             "(minio-stack bootstrap creates it)",
         )
+    return access_key, secret_key
+
+
+def _check_demo(env: Env, demo: bool, listen: str) -> None:
+    if demo and not _is_loopback_listen(listen):
+        env.problem(
+            "SIGNER_DEMO",
+            "the demo page embeds an API token, so it is served only when SIGNER_LISTEN is a "
+            "loopback address such as 127.0.0.1:8080",
+        )
+
+
+def load(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> Settings:
+    """Build and validate the settings; raises ConfigError listing every problem.
+
+    ``serving=False`` (the ``presign`` command) does not need SIGNER_API_TOKENS.
+    """
+    env = Env(os.environ if environ is None else environ)
+    s3_endpoint = _required(env, "SIGNER_S3_ENDPOINT", parse_endpoint, "e.g. http://minio:9000")
+    public_endpoint = env.parsed("SIGNER_PUBLIC_ENDPOINT", parse_endpoint, "") or s3_endpoint
+    access_key, secret_key = _identity(env)
     bucket = _required(env, "MINIO_BUCKET", check_bucket_name, "the bucket uploads go to")
     region = env.str("S3_REGION", DEFAULT_REGION) or DEFAULT_REGION
     api_tokens = _api_tokens(env, required=serving)
@@ -333,12 +348,7 @@ def load(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> S
     timeout = env.parsed("SIGNER_STORAGE_TIMEOUT", parse_timeout, DEFAULT_STORAGE_TIMEOUT)
     demo = env.bool("SIGNER_DEMO", False)
     access_log = env.bool("SIGNER_ACCESS_LOG", False)
-    if demo and not _is_loopback_listen(f"{listen_host}:{listen_port}"):
-        env.problem(
-            "SIGNER_DEMO",
-            "the demo page embeds an API token, so it is served only when SIGNER_LISTEN is a "
-            "loopback address such as 127.0.0.1:8080",
-        )
+    _check_demo(env, demo, f"{listen_host}:{listen_port}")
     env.raise_if_invalid()
     return Settings(
         s3_endpoint=s3_endpoint,

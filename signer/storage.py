@@ -24,30 +24,17 @@ import requests
 import urllib3
 from minio.error import S3Error, ServerError
 
+from common.s3vocab import CREDENTIAL_CODES, INTENTS_PREFIX, NOT_FOUND_CODES, TEMPORARY_CODES
 from minio import Minio
 from signer.core.errors import ErrorCode, SignerError
 from signer.core.sigv4 import presign_url
-from signer.settings import STATE_PREFIX, Settings
+from signer.settings import Settings
 
 # Internal URLs are used at once; a short life keeps a leaked one useless.
 INTERNAL_URL_TTL = 60
 RETRY_AFTER_SECONDS = 5
 MAX_LIST_PAGES = 11  # 10,000 parts at 1,000 per page, plus one
-INTENTS_PREFIX = f"{STATE_PREFIX}intents/"
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-_TEMPORARY_CODES = frozenset(
-    {
-        "SlowDown",
-        "ServiceUnavailable",
-        "XMinioServerNotInitialized",
-        "RequestTimeout",
-        "InternalError",
-        "XMinioServerBusy",
-    }
-)
-_CREDENTIAL_CODES = frozenset(
-    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "XMinioInvalidIAMCredentials"}
-)
 KMS_HINT = (
     "storage cannot do the server-side encryption the profile requires: MinIO answers "
     "NotImplemented without a KMS; configure one (MINIO_KMS_*) or remove "
@@ -92,7 +79,7 @@ def refusal(status: int, code: str | None, message: str | None, what: str) -> Si
         text += f" ({message})"
     if status == 501 or code == "NotImplemented":
         return SignerError(ErrorCode.STORAGE_DENIED, text, hint=KMS_HINT)
-    if code in _CREDENTIAL_CODES:
+    if code in CREDENTIAL_CODES:
         return SignerError(
             ErrorCode.STORAGE_DENIED,
             text,
@@ -110,7 +97,7 @@ def refusal(status: int, code: str | None, message: str | None, what: str) -> Si
         return SignerError(
             ErrorCode.STORAGE_DENIED, text, hint="create the bucket with minio-stack bootstrap"
         )
-    if status >= 500 or code in _TEMPORARY_CODES:
+    if status >= 500 or code in TEMPORARY_CODES:
         return SignerError(
             ErrorCode.STORAGE_DENIED,
             text,
@@ -233,7 +220,7 @@ class Storage:
         try:
             info = self._minio.stat_object(self.bucket, key)
         except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+            if exc.code in NOT_FOUND_CODES:
                 return None
             raise refusal(exc.response.status, exc.code, exc.message, "read an object") from None
         except ServerError as exc:

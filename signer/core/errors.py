@@ -37,8 +37,8 @@ class SignerError(Exception):
         self.hint = hint
         self.retry_after_seconds = retry_after_seconds
 
-    def to_dict(self) -> dict:
-        body: dict = {"code": self.code.value, "message": self.message}
+    def to_dict(self) -> dict[str, str | int]:
+        body: dict[str, str | int] = {"code": self.code.value, "message": self.message}
         if self.hint is not None:
             body["hint"] = self.hint
         if self.retry_after_seconds is not None:

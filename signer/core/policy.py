@@ -1,26 +1,11 @@
-"""Upload profiles: which types and sizes a client may upload, for how long URLs live, and how
-large uploads are split into parts.
+"""Upload profiles and the rules built on them: which types and sizes a client may upload,
+for how long URLs live, and how large uploads are split into parts.
 
-The policy file is YAML. Sizes take ``5GiB``/``15MiB``/``100MB`` or bytes; durations take
-``15m``/``24h``/``7d`` or seconds. Every field but ``mime_types`` and ``size_max`` is optional
-and defaults to the value shown::
-
-    default_profile: default          # used when a request names no profile
-    profiles:
-      default:
-        mime_types:                   # MIME type -> extension (no dot) the key gets
-          image/png: png
-          image/jpeg: jpg
-        size_max: 5GiB                # larger uploads are refused (size_too_large)
-        multipart_threshold: 15MiB    # multipart=auto switches to multipart at this size
-        part_size: 8MiB               # 5MiB..5GiB; grown when 10,000 parts would not do
-        put_ttl: 15m                  # upload URL lifetime
-        get_ttl: 24h                  # download URL lifetime when the client asks for none
-        ttl_max: 7d                   # ceiling for any requested lifetime (SigV4 max: 7d)
-        key_template: "{prefix}/{yyyy}/{mm}/{uuid}{ext}"
-        prefix: uploads
-        required_headers:             # signed into every upload URL; the client must send them
-          x-amz-server-side-encryption: AES256
+Pure values and functions, as the rest of ``signer.core``: a ``Profile`` checks itself when it
+is built (``PolicyError`` names the field), ``Policy`` picks a profile by name, and
+``check_upload``, ``choose_strategy``, ``clamp_ttl``, ``plan_parts`` and ``part_length`` decide
+one request. Reading a policy from YAML (units such as ``5GiB`` and ``15m``) is
+``signer.policy_file``'s job, outside the core.
 
 Content types: the allowlist is checked against the bare media type, lower-cased, with
 parameters such as ``; charset=utf-8`` ignored. The signed Content-Type header is the client's
@@ -32,15 +17,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Literal
 
-import yaml
-
-from common.envconfig import parse_duration, parse_size
 from signer.core import keys
 from signer.core.errors import ErrorCode, SignerError
 
@@ -55,6 +37,7 @@ MAX_SINGLE_PUT = 5 * GiB  # S3 refuses a single PUT above this
 MAX_OBJECT_SIZE = 5 * TiB
 MAX_TTL = 604800  # SigV4 presigned URLs live at most 7 days
 STRATEGY_MODES = ("auto", "force", "off")
+Strategy = Literal["single", "multipart"]
 _SAMPLE_DAY = datetime(2000, 12, 31, tzinfo=UTC)
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -131,7 +114,7 @@ class Profile:
         self._check_range("get_ttl", 1, self.ttl_max, _seconds)
         self._check_key_template()
 
-    def _check_range(self, name: str, low: int, high: int, show) -> None:
+    def _check_range(self, name: str, low: int, high: int, show: Callable[[int], str]) -> None:
         value = getattr(self, name)
         if not _is_int(value):
             raise PolicyError(name, f"must be an integer, not {value!r}")
@@ -241,93 +224,6 @@ class Policy:
         return max(profile.get_ttl for profile in self.profiles.values())
 
 
-_SIZE_FIELDS = ("size_max", "multipart_threshold", "part_size")
-_DURATION_FIELDS = ("put_ttl", "get_ttl", "ttl_max")
-_PROFILE_FIELDS = tuple(f.name for f in fields(Profile) if f.name != "name")
-
-
-def _size(value: object, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise PolicyError(path, f"{value!r} is not a size; use forms like 8MiB, 5GiB or bytes")
-    try:
-        return parse_size(value)
-    except ValueError as exc:
-        raise PolicyError(path, str(exc)) from None
-
-
-def _duration(value: object, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise PolicyError(path, f"{value!r} is not a duration; use forms like 15m, 24h or 7d")
-    try:
-        seconds = parse_duration(str(value))
-    except ValueError as exc:
-        raise PolicyError(path, str(exc)) from None
-    if seconds != math.floor(seconds):
-        raise PolicyError(path, "must be a whole number of seconds")
-    return int(seconds)
-
-
-def _profile_from(name: object, raw: object) -> Profile:
-    path = f"profiles.{name}"
-    if not isinstance(name, str):
-        raise PolicyError(path, "profile names must be strings")
-    if not isinstance(raw, Mapping):
-        raise PolicyError(path, "must be a mapping of profile fields")
-    unknown = sorted(str(key) for key in raw if key not in _PROFILE_FIELDS)
-    if unknown:
-        # The name is quoted in the reason too: an empty or blank key must still be visible.
-        raise PolicyError(
-            f"{path}.{unknown[0]}",
-            f"unknown field {unknown[0]!r}; profile fields are {', '.join(_PROFILE_FIELDS)}",
-        )
-    for required in ("mime_types", "size_max"):
-        if required not in raw:
-            raise PolicyError(f"{path}.{required}", "is required")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in _SIZE_FIELDS:
-            values[key] = _size(value, f"{path}.{key}")
-        elif key in _DURATION_FIELDS:
-            values[key] = _duration(value, f"{path}.{key}")
-        elif key in ("key_template", "prefix") and not isinstance(value, str):
-            raise PolicyError(f"{path}.{key}", f"must be a string, not {value!r}")
-        else:
-            values[key] = value
-    try:
-        return Profile(name=name, **values)
-    except PolicyError as exc:
-        raise exc.within(path) from None
-
-
-def load_policy(text: str, source: str = "<policy>") -> Policy:
-    """Parse and validate a YAML policy; PolicyError names the first field that is wrong."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise PolicyError(source, f"not valid YAML{where}: {problem}", source) from None
-    if not isinstance(doc, Mapping):
-        raise PolicyError(source, "must be a YAML mapping with a 'profiles' key", source)
-    unknown = sorted(str(key) for key in doc if key not in ("profiles", "default_profile"))
-    if unknown:
-        raise PolicyError(
-            unknown[0], f"unknown field {unknown[0]!r}; use profiles and default_profile", source
-        )
-    raw_profiles = doc.get("profiles")
-    if not isinstance(raw_profiles, Mapping) or not raw_profiles:
-        raise PolicyError("profiles", "must map profile names to profile settings", source)
-    default = doc.get("default_profile", "default")
-    if not isinstance(default, str):
-        raise PolicyError("default_profile", "must be a profile name", source)
-    try:
-        profiles = {name: _profile_from(name, raw) for name, raw in raw_profiles.items()}
-        return Policy(profiles=profiles, default_profile=default)
-    except PolicyError as exc:
-        raise PolicyError(exc.field, exc.reason, source) from None
-
-
 def normalize_content_type(content_type: str) -> str:
     """The bare media type of a Content-Type value (``Text/Plain; charset=x`` → ``text/plain``);
     BAD_REQUEST when it is not a well-formed header value."""
@@ -401,7 +297,7 @@ def clamp_ttl(requested: int | None, *, default: int, ceiling: int) -> int:
     return min(value, ceiling, MAX_TTL)
 
 
-def choose_strategy(profile: Profile, size_bytes: int, multipart: str) -> str:
+def choose_strategy(profile: Profile, size_bytes: int, multipart: str) -> Strategy:
     """ "single" or "multipart" for mode "auto" (by the profile's threshold), "force" or "off"."""
     if multipart not in STRATEGY_MODES:
         raise SignerError(
@@ -470,7 +366,8 @@ def part_length(size_bytes: int, part_size: int, part_number: int) -> int:
     return min(part_size, size_bytes - (part_number - 1) * part_size)
 
 
-# svg is left out on purpose: an SVG served from storage's origin can run script (stored XSS).
+# The policy when a deployment names no file. svg is left out on purpose: an SVG served from
+# storage's origin can run script (stored XSS).
 DEFAULT_POLICY = Policy(
     profiles={
         "default": Profile(

@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlsplit
@@ -422,6 +422,30 @@ def _covers(condition: object, field: str) -> bool:
     return False
 
 
+# A POST policy condition: ``["eq", "$Content-Type", "image/png"]``, ``{"bucket": "uploads"}``.
+PostCondition = list[str | int] | tuple[str | int, ...] | dict[str, str]
+
+
+def _form_fields(fields: Mapping[str, str] | None) -> dict[str, str]:
+    form = {str(k): str(v) for k, v in (fields or {}).items()}
+    for name in form:
+        if name.lower() in _RESERVED_FORM_FIELDS:
+            raise ValueError(f"form field {name!r} is set by the signer; do not pass it")
+    return form
+
+
+def _policy_conditions(
+    conditions: Sequence[PostCondition], form: Mapping[str, str], signed: Mapping[str, str]
+) -> list[PostCondition]:
+    """The caller's conditions, an exact match for each form field none of them covers, then
+    the ``signed`` fields (bucket, key, algorithm, credential, date) — botocore's order."""
+    out: list[PostCondition] = list(conditions)
+    for name, value in form.items():
+        if not any(_covers(condition, name) for condition in out):
+            out.append({name: value})
+    return out + [{name: value} for name, value in signed.items()]
+
+
 def presign_post(
     *,
     endpoint: str,
@@ -432,7 +456,7 @@ def presign_post(
     region: str,
     now: datetime,
     expires: int,
-    conditions: list,
+    conditions: Sequence[PostCondition],
     fields: Mapping[str, str] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """(URL, form fields) for a browser form POST upload under a SigV4-signed policy.
@@ -450,26 +474,18 @@ def presign_post(
         raise ValueError("bucket must not be empty")
     if not key:
         raise ValueError("key must not be empty")
-    form = {str(k): str(v) for k, v in (fields or {}).items()}
-    for name in form:
-        if name.lower() in _RESERVED_FORM_FIELDS:
-            raise ValueError(f"form field {name!r} is set by the signer; do not pass it")
-    policy_conditions: list = list(conditions)
-    for name, value in form.items():
-        if not any(_covers(condition, name) for condition in policy_conditions):
-            policy_conditions.append({name: value})
-
+    form = _form_fields(fields)
     date = amz_date(when)
     credential = f"{access_key}/{scope(date[:8], region, 's3')}"
-    policy_conditions += [
-        {"bucket": bucket},
-        {"key": key},
-        {"x-amz-algorithm": ALGORITHM},
-        {"x-amz-credential": credential},
-        {"x-amz-date": date},
-    ]
+    signed = {
+        "bucket": bucket,
+        "key": key,
+        "x-amz-algorithm": ALGORITHM,
+        "x-amz-credential": credential,
+        "x-amz-date": date,
+    }
     expiration = (when + timedelta(seconds=expires)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    policy = {"expiration": expiration, "conditions": policy_conditions}
+    policy = {"expiration": expiration, "conditions": _policy_conditions(conditions, form, signed)}
     encoded = base64.b64encode(json.dumps(policy).encode("utf-8")).decode("ascii")
     # For POST, StringToSign is the base64 policy itself.
     sig = signature(signing_key(secret_key, date[:8], region, "s3"), encoded)

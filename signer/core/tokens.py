@@ -8,6 +8,12 @@ token: ``none`` and HMAC (the classic "HS256 signed with the public key" forgery
 
 Secrets become P-256 keys through HKDF-SHA256, so every replica given the same environment
 variable (Render's ``generateValue`` can make one) has the same keys.
+
+Two layers: ``issue``/``verify`` are plain JWTs (any claims, checked signature, times,
+issuer and audience); ``issue_intent``/``verify_intent`` put a typed ``Intent`` on top, so the
+rest of the signer reads ``intent.object_key``, never ``claims["object_key"]``, and a token
+whose claims do not make an intent is refused like a forged one. The claim names on the wire
+are the intent's stable format: tokens issued before a deploy still verify after it.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ import base64
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,6 +46,14 @@ _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _FUTURE_IAT_LEEWAY = 60
 _MAX_TOKEN_CHARS = 16 * 1024
 _HINT = "request a new upload intent"
+
+T = TypeVar("T")
+IntentStrategy = Literal["single", "multipart", "post"]
+_STRATEGIES: dict[object, IntentStrategy] = {
+    "single": "single",
+    "multipart": "multipart",
+    "post": "post",
+}
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,119 @@ def _header_segment(key: _Key) -> bytes:
 
 def _invalid(message: str) -> SignerError:
     return SignerError(ErrorCode.SIGNATURE_INVALID, f"intent token rejected: {message}", _HINT)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A multipart intent's upload on storage and how its object is split."""
+
+    upload_id: str
+    part_size: int
+    part_count: int
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What one upload may be, as the signer decided it; an intent token carries exactly this.
+
+    ``size`` is the declared size (None only for a form upload that declared none);
+    ``size_max`` is what storage may end up holding. ``parts`` is set for a multipart intent
+    once storage has created its upload (a plan holds the intent before that).
+    """
+
+    id: str  # also stored with the object (x-amz-meta-intent), so complete knows it is ours
+    subject: str  # the API token's fingerprint that asked for the upload
+    bucket: str
+    object_key: str
+    profile: str
+    content_type: str  # the exact Content-Type signed into the upload
+    size: int | None
+    size_max: int
+    strategy: IntentStrategy
+    required_headers: Mapping[str, str] = field(default_factory=dict)
+    filename: str | None = None
+    parts: Parts | None = None
+
+    def claims(self) -> dict[str, object]:
+        """The token's claims. Names and order are the wire format: change neither."""
+        claims: dict[str, object] = {
+            "sub": self.subject,
+            "jti": self.id,
+            "bucket": self.bucket,
+            "object_key": self.object_key,
+            "profile": self.profile,
+            "mime": self.content_type,
+            "size": self.size,
+            "size_max": self.size_max,
+            "strategy": self.strategy,
+            "headers_required": dict(self.required_headers),
+            "filename": self.filename,
+        }
+        if self.strategy == "multipart":
+            if self.parts is None:
+                raise ValueError("a multipart intent is issued only once its upload exists")
+            claims.update(
+                part_size=self.parts.part_size,
+                part_count=self.parts.part_count,
+                upload_id=self.parts.upload_id,
+            )
+        return claims
+
+    @classmethod
+    def from_claims(cls, claims: Mapping[str, object]) -> Intent:
+        """The intent in verified ``claims``; SIGNATURE_INVALID when they do not make one."""
+        strategy = _STRATEGIES.get(claims.get("strategy"))
+        if strategy is None:
+            raise _invalid("claim 'strategy' is not single, multipart or post")
+        size = _optional(claims, "size", int)
+        if size is None and strategy != "post":  # only a form upload may leave its size open
+            raise _invalid(f"claim 'size' is missing or not an int for a {strategy} upload")
+        parts = None
+        if strategy == "multipart":
+            parts = Parts(
+                upload_id=_claim(claims, "upload_id", str),
+                part_size=_claim(claims, "part_size", int),
+                part_count=_claim(claims, "part_count", int),
+            )
+        return cls(
+            id=_claim(claims, "jti", str),
+            subject=_claim(claims, "sub", str),
+            bucket=_claim(claims, "bucket", str),
+            object_key=_claim(claims, "object_key", str),
+            profile=_claim(claims, "profile", str),
+            content_type=_claim(claims, "mime", str),
+            size=size,
+            size_max=_claim(claims, "size_max", int),
+            strategy=strategy,
+            required_headers=_headers(claims.get("headers_required")),
+            filename=_optional(claims, "filename", str),
+            parts=parts,
+        )
+
+
+def _optional(claims: Mapping[str, object], name: str, kind: type[T]) -> T | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    # bool is an int to Python, never to a claim.
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise _invalid(f"claim {name!r} is not a {kind.__name__}")
+    return value
+
+
+def _claim(claims: Mapping[str, object], name: str, kind: type[T]) -> T:
+    value = _optional(claims, name, kind)
+    if value is None:
+        raise _invalid(f"claim {name!r} is missing")
+    return value
+
+
+def _headers(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise _invalid("claim 'headers_required' is not a map of header names to values")
+    return dict(value)
 
 
 class TokenKeys:
@@ -176,7 +303,21 @@ class TokenKeys:
     def algorithms(self) -> tuple[str, ...]:
         return tuple(sorted({key.alg for key in self._by_kid.values()}))
 
-    def issue(self, claims: Mapping, *, now: datetime, ttl: int, issuer: str, audience: str) -> str:
+    def issue_intent(
+        self, intent: Intent, *, now: datetime, ttl: int, issuer: str, audience: str
+    ) -> str:
+        """A token carrying ``intent`` (see ``issue``)."""
+        return self.issue(intent.claims(), now=now, ttl=ttl, issuer=issuer, audience=audience)
+
+    def verify_intent(self, token: str, *, now: datetime, issuer: str, audience: str) -> Intent:
+        """The intent ``token`` carries if it is ours and unexpired (see ``verify``); otherwise
+        SignerError(SIGNATURE_INVALID), also when its claims do not make an intent."""
+        claims = self.verify(token, now=now, issuer=issuer, audience=audience)
+        return Intent.from_claims(claims)
+
+    def issue(
+        self, claims: Mapping[str, object], *, now: datetime, ttl: int, issuer: str, audience: str
+    ) -> str:
         """A token carrying ``claims`` plus iat, exp (iat + ttl), iss and aud; ``kid`` header."""
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
             raise ValueError(f"ttl must be a positive number of seconds, not {ttl!r}")
@@ -205,7 +346,7 @@ class TokenKeys:
         issuer: str,
         audience: str,
         object_key: str | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """The token's claims if it is ours, unexpired and for ``object_key``; otherwise
         SignerError(SIGNATURE_INVALID) naming the check that failed."""
         current = _timestamp(now)
@@ -241,7 +382,7 @@ class TokenKeys:
         return claims
 
     @staticmethod
-    def _decode(token: str, key: _Key, *, issuer: str, audience: str) -> dict:
+    def _decode(token: str, key: _Key, *, issuer: str, audience: str) -> dict[str, Any]:
         try:
             # The clock is ours to pass in, so PyJWT's own time checks (which read the system
             # clock) are off and done by verify(); the signature check always stays on.

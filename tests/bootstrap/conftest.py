@@ -2,7 +2,8 @@
 
 ``CountingPool`` is a real urllib3 connection pool that records each request it sends (method,
 path, query, signing access key) before sending it: a way to prove "no write" against the
-real server, not a mock.
+real server, not a mock. ``DroppingPool`` also drops chosen requests, as a flaky network
+would, to prove that a whole operation is retried.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import urllib3
@@ -100,6 +101,16 @@ class Request:
         return self.method not in ("GET", "HEAD", "OPTIONS")
 
 
+def signed_by(headers: Mapping[str, str], query: str) -> str | None:
+    """The access key a request is signed with: in its Authorization header, or (presigned)
+    in its X-Amz-Credential parameter."""
+    auth = headers.get("Authorization", "")
+    if "Credential=" in auth:
+        return auth.split("Credential=", 1)[1].split("/", 1)[0]
+    credential = parse_qs(query).get("X-Amz-Credential")
+    return credential[0].split("/", 1)[0] if credential else None
+
+
 class CountingPool(urllib3.PoolManager):
     """The real pool bootstrap uses, recording every request on its way out."""
 
@@ -108,15 +119,32 @@ class CountingPool(urllib3.PoolManager):
         self.requests: list[Request] = []
 
     def urlopen(self, method, url, redirect=True, **kw):  # noqa: ANN001 - urllib3's signature
-        headers = kw.get("headers") or {}
-        auth = headers.get("Authorization", "")
-        key = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
         parts = urlsplit(url)
+        key = signed_by(kw.get("headers") or {}, parts.query)
         self.requests.append(Request(method, parts.path, parts.query, key))
         return super().urlopen(method, url, redirect=redirect, **kw)
 
     def writes_by(self, access_key: str) -> list[Request]:
         return [r for r in self.requests if r.is_write and r.access_key == access_key]
+
+
+class DroppingPool(CountingPool):
+    """The real pool, except that the first ``times`` requests that ``drops(method, url)``
+    selects fail as a dropped connection does (a temporary error); the server never sees them.
+    """
+
+    def __init__(self, drops: Callable[[str, str], bool], times: int = 1) -> None:
+        super().__init__()
+        self.drops = drops
+        self.left = times
+        self.dropped: list[str] = []
+
+    def urlopen(self, method, url, redirect=True, **kw):  # noqa: ANN001 - urllib3's signature
+        if self.left and self.drops(method, url):
+            self.left -= 1
+            self.dropped.append(f"{method} {url.split('?')[0]}")
+            raise urllib3.exceptions.ProtocolError("connection dropped (by the test's pool)")
+        return super().urlopen(method, url, redirect=redirect, **kw)
 
 
 @pytest.fixture(scope="module")

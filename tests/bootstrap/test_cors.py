@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from minio.error import S3Error
 
 from bootstrap import cors, minio_api
 from bootstrap.converge import converge, run
@@ -102,6 +103,21 @@ def test_bucket_step_without_origins_declares_only_the_disabled_origin():
 
 
 # --- real MinIO ---------------------------------------------------------------------------------
+
+
+def test_bucket_cors_calls_reach_minio_signed(minio):
+    """The PutBucketCors path's raw calls, against a server that keeps CORS server-wide: the
+    read finds no rules (absence is an empty value) and the write is refused as unsupported,
+    not as badly signed (its Content-MD5 header is signed too)."""
+    if not minio.client().bucket_exists("cors-raw"):
+        minio.client().make_bucket("cors-raw")
+    clients = Clients.connect(settings_for(minio))
+    want = cors.BucketDesired("cors-raw", (APP_ORIGIN,))
+    current = cors.bucket_read(clients, want)
+    assert current == ()
+    with pytest.raises(S3Error) as info:
+        cors.bucket_apply(clients, want, cors.bucket_diff(current, want))
+    assert info.value.code == "NotImplemented"
 
 
 def preflight(server, origin: str) -> str | None:

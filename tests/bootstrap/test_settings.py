@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bootstrap.settings import (
-    ANY_ORIGIN,
-    check_bucket_name,
-    load,
-    parse_endpoint,
-    parse_origin,
-)
+from bootstrap.settings import ANY_ORIGIN, load
 from common.errors import ConfigError, ExitCode
 from tests.bootstrap.conftest import env_for
 
@@ -63,70 +57,6 @@ def test_full_environment():
     assert b.signer is not None and b.signer.access_key == "signer"
     assert "signer-secret" not in repr(s)  # secrets never in a repr (logs, tracebacks)
     assert s.timeout == 90 and s.strict is False
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["abc", "uploads", "my.bucket-1", "a" * 63, "1bucket"],
-)
-def test_valid_bucket_names(name):
-    assert check_bucket_name(name) == name
-
-
-@pytest.mark.parametrize(
-    ("name", "why"),
-    [
-        ("ab", "3 to 63"),
-        ("a" * 64, "3 to 63"),
-        ("Uploads", "lowercase"),
-        ("my_bucket", "lowercase"),
-        ("-bucket", "begin and end"),
-        ("bucket-", "begin and end"),
-        ("my..bucket", "'..'"),
-        ("192.168.1.1", "IP address"),
-        ("xn--bucket", "reserves"),
-        ("bucket-s3alias", "reserves"),
-    ],
-)
-def test_invalid_bucket_names(name, why):
-    with pytest.raises(ValueError, match=why):
-        check_bucket_name(name)
-
-
-@pytest.mark.parametrize(
-    ("text", "origin"),
-    [
-        ("https://app.example.com", "https://app.example.com"),
-        ("HTTPS://App.Example.COM", "https://app.example.com"),
-        ("https://app.example.com:443", "https://app.example.com"),
-        ("http://localhost:80", "http://localhost"),
-        ("http://localhost:3000", "http://localhost:3000"),
-        ("http://127.0.0.1:5173", "http://127.0.0.1:5173"),
-        ("http://[::1]:8080", "http://[::1]:8080"),
-    ],
-)
-def test_origins_normalised_to_what_browsers_send(text, origin):
-    assert parse_origin(text) == origin
-
-
-@pytest.mark.parametrize(
-    ("text", "why"),
-    [
-        ("app.example.com", "not an origin"),
-        ("ftp://app.example.com", "not an origin"),
-        ("https://app.example.com/", "path"),
-        ("https://app.example.com/upload", "path"),
-        ("https://user:pw@app.example.com", "credentials"),
-        ("https://app.example.com:99999", "port"),
-        ("https://*.example.com", "wildcards"),
-        ("https://bad_host.example.com", "host name"),
-        ("https://", "no host"),
-    ],
-)
-def test_malformed_origins(text, why):
-    with pytest.raises(ValueError, match=why) as info:
-        parse_origin(text)
-    assert "scheme://host[:port]" in str(info.value)
 
 
 def test_star_origin_needs_allow_any():
@@ -200,12 +130,6 @@ def test_secret_files(tmp_path):
         {**BASE, "MINIO_ROOT_PASSWORD": "", "MINIO_ROOT_PASSWORD_FILE": str(tmp_path / "nope")}
     )
     assert "cannot read" in found["MINIO_ROOT_PASSWORD_FILE"]
-
-
-def test_endpoint_forms():
-    assert parse_endpoint("http://minio:9000") == "http://minio:9000"
-    with pytest.raises(ValueError, match="path"):
-        parse_endpoint("http://minio:9000/bucket")
 
 
 # --- --config YAML ------------------------------------------------------------------------

@@ -29,8 +29,9 @@ from harness.minio_server import MinioServer
 from signer.app import create_app
 from signer.core.errors import ErrorCode, SignerError
 from signer.core.keys import fixed_prefix, key_problem, make_object_key
-from signer.core.policy import Policy, PolicyError, load_policy
+from signer.core.policy import Policy, PolicyError
 from signer.core.tokens import TokenKeys
+from signer.policy_file import load_policy
 from signer.settings import load
 from tests.signer.conftest import API_TOKEN, POLICY_YAML, environment, make_identity
 

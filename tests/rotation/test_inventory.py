@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
 from bootstrap.settings import Credentials
 from rotation import inventory
 from rotation.checks import Server
+from tests.bootstrap.conftest import DroppingPool
 
 
 def _clients(server):
@@ -50,3 +52,18 @@ def test_compare_names_lost_changed_and_reconfigured(fresh_minio) -> None:
         "1 object(s) changed (size or ETag) in inv-bucket, e.g. change",
         "the policy of bucket inv-bucket changed",
     ]
+
+
+def test_take_retries_a_listing_whose_connection_drops(fresh_minio) -> None:
+    """The object listing is one operation: a dropped page request lists the bucket again."""
+    clients = _clients(fresh_minio)
+    clients.s3.make_bucket("inv-retry")
+    for key in ("a", "b"):
+        clients.s3.put_object("inv-retry", key, io.BytesIO(b"v1"), 2)
+    expected = inventory.take(clients)
+
+    pool = DroppingPool(lambda method, url: method == "GET" and "versions" in url)
+    dropped = inventory.take(dataclasses.replace(clients, http=pool))
+    assert len(pool.dropped) == 1
+    assert inventory.compare(expected, dropped) == []
+    assert dropped.summary() == expected.summary() == {"buckets": 1, "objects": 2, "bytes": 4}

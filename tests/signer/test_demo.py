@@ -12,7 +12,6 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from common.errors import ConfigError
-from signer.core.policy import load_policy
 from signer.demo import (
     CONFIG_PLACEHOLDER,
     PAGE_TEMPLATE,
@@ -20,6 +19,7 @@ from signer.demo import (
     is_loopback_listen,
     render_demo_page,
 )
+from signer.policy_file import load_policy
 from signer.settings import Settings, load
 
 TOKEN = "demo-token-0123456789abcdef"

@@ -8,10 +8,11 @@ import secrets
 import pytest
 import requests
 
+from common.s3vocab import INTENTS_PREFIX
 from harness.minio_server import free_port
 from signer.core.errors import ErrorCode, SignerError
 from signer.settings import Settings
-from signer.storage import INTENTS_PREFIX, Storage, UploadGone
+from signer.storage import Storage, UploadGone
 from tests.signer.conftest import Identity
 
 MiB = 1024 * 1024

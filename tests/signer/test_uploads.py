@@ -1,7 +1,8 @@
 """Uploads end to end against real MinIO: what the signer signs, storage enforces.
 
-Every refusal here comes from storage itself (a changed header breaks the signature, a
-conditional PUT fails, a POST policy condition fails), not from the HTTP client.
+Every refusal of bytes here comes from storage itself (a changed header breaks the signature,
+a conditional PUT fails, a POST policy condition fails), not from the HTTP client. The one pure
+helper of signer.uploads (the checksum's two spellings) is tested first, with plain values.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from signer.core.errors import ErrorCode, SignerError
 from signer.core.sigv4 import presign_url
 from signer.settings import Settings
+from signer.uploads import checksum_header
 from tests.signer.conftest import Api, Identity, assert_error
 
 MiB = 1024 * 1024
@@ -82,6 +85,18 @@ def exists(identity: Identity, key: str) -> bool:
     except Exception:
         return False
     return True
+
+
+def test_checksum_header_accepts_base64_and_hex() -> None:
+    digest = hashlib.sha256(b"x").digest()
+    b64 = base64.b64encode(digest).decode()
+    assert checksum_header(b64) == b64
+    assert checksum_header(digest.hex()) == b64
+    assert checksum_header(digest.hex().upper()) == b64
+    for bad in ("", "abc", base64.b64encode(b"short").decode(), "z" * 64):
+        with pytest.raises(SignerError) as caught:
+            checksum_header(bad)
+        assert caught.value.code is ErrorCode.BAD_REQUEST
 
 
 def test_single_put_round_trip_gives_back_identical_bytes(api: Api, identity: Identity) -> None:

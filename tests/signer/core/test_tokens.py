@@ -1,8 +1,10 @@
-"""Intent tokens: issue/verify round trips, every rejection, and key rotation."""
+"""Intent tokens: issue/verify round trips, every rejection, key rotation, and the typed
+Intent on top (its wire format, and claims that do not make one)."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -14,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from signer.core.errors import ErrorCode, SignerError
-from signer.core.tokens import TokenKeys
+from signer.core.tokens import Intent, Parts, TokenKeys
 
 NOW = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
 OLD = "old-secret-0123456789abcdef0123456789"
@@ -372,3 +374,109 @@ def test_issue_refuses_bad_arguments(keys: TokenKeys, kwargs: dict, message: str
     claims = args.pop("claims")
     with pytest.raises(ValueError, match=message):
         keys.issue(claims, **args)
+
+
+# --- the typed intent on top -------------------------------------------------------------------
+
+SINGLE = Intent(
+    id="intent-1",
+    subject="user-7",
+    bucket="uploads",
+    object_key="uploads/2026/11/x.png",
+    profile="default",
+    content_type="image/png",
+    size=1234,
+    size_max=1234,
+    strategy="single",
+    required_headers={"x-amz-server-side-encryption": "AES256"},
+    filename="x.png",
+)
+MULTIPART = dataclasses.replace(
+    SINGLE, strategy="multipart", parts=Parts(upload_id="up-1", part_size=5, part_count=247)
+)
+POST = dataclasses.replace(SINGLE, strategy="post", size=None, size_max=5000, filename=None)
+
+
+def _payload(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_an_intent_is_written_with_the_same_claims_as_ever(keys: TokenKeys) -> None:
+    """The wire format: claim names and their order, as tokens issued before stay readable."""
+    token = keys.issue_intent(MULTIPART, now=NOW, ttl=900, issuer=ISS, audience=AUD)
+    assert list(_payload(token).items()) == [
+        ("sub", "user-7"),
+        ("jti", "intent-1"),
+        ("bucket", "uploads"),
+        ("object_key", "uploads/2026/11/x.png"),
+        ("profile", "default"),
+        ("mime", "image/png"),
+        ("size", 1234),
+        ("size_max", 1234),
+        ("strategy", "multipart"),
+        ("headers_required", {"x-amz-server-side-encryption": "AES256"}),
+        ("filename", "x.png"),
+        ("part_size", 5),
+        ("part_count", 247),
+        ("upload_id", "up-1"),
+        ("iat", int(NOW.timestamp())),
+        ("exp", int(NOW.timestamp()) + 900),
+        ("iss", ISS),
+        ("aud", AUD),
+    ]
+    header = jwt.get_unverified_header(token)
+    assert header == {"alg": "ES256", "kid": keys.active_kid, "typ": "JWT"}
+    single = _payload(keys.issue_intent(SINGLE, now=NOW, ttl=900, issuer=ISS, audience=AUD))
+    assert "upload_id" not in single and "part_size" not in single
+
+
+@pytest.mark.parametrize("intent", [SINGLE, MULTIPART, POST], ids=lambda i: i.strategy)
+def test_an_intent_round_trips(keys: TokenKeys, intent: Intent) -> None:
+    token = keys.issue_intent(intent, now=NOW, ttl=900, issuer=ISS, audience=AUD)
+    assert keys.verify_intent(token, now=NOW, issuer=ISS, audience=AUD) == intent
+
+
+def test_a_multipart_intent_is_issued_only_with_its_upload(keys: TokenKeys) -> None:
+    pending = dataclasses.replace(MULTIPART, parts=None)
+    with pytest.raises(ValueError, match="once its upload exists"):
+        keys.issue_intent(pending, now=NOW, ttl=900, issuer=ISS, audience=AUD)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"strategy": "carrier-pigeon"}, "claim 'strategy'"),
+        ({"jti": None}, "claim 'jti' is missing"),
+        ({"object_key": 7}, "claim 'object_key' is not a str"),
+        ({"size_max": True}, "claim 'size_max' is not a int"),
+        ({"size": None}, "claim 'size' is missing"),
+        ({"headers_required": ["x"]}, "headers_required"),
+        ({"headers_required": {"x-amz-meta-v": 1}}, "headers_required"),
+        ({"filename": 3}, "claim 'filename'"),
+    ],
+)
+def test_claims_that_do_not_make_an_intent_are_signature_invalid(
+    keys: TokenKeys, change: dict, message: str
+) -> None:
+    """Only a holder of the key could sign these; the signer still refuses them cleanly."""
+    claims = {k: v for k, v in {**SINGLE.claims(), **change}.items() if v is not None}
+    token = keys.issue(claims, now=NOW, ttl=900, issuer=ISS, audience=AUD)
+    with pytest.raises(SignerError) as info:
+        keys.verify_intent(token, now=NOW, issuer=ISS, audience=AUD)
+    assert info.value.code is ErrorCode.SIGNATURE_INVALID
+    assert message in info.value.message
+
+
+def test_a_multipart_intent_needs_its_upload_claims(keys: TokenKeys) -> None:
+    claims = {k: v for k, v in MULTIPART.claims().items() if k != "upload_id"}
+    token = keys.issue(claims, now=NOW, ttl=900, issuer=ISS, audience=AUD)
+    with pytest.raises(SignerError, match="claim 'upload_id' is missing"):
+        keys.verify_intent(token, now=NOW, issuer=ISS, audience=AUD)
+
+
+def test_an_intent_without_a_filename_claim_reads_as_none(keys: TokenKeys) -> None:
+    """``filename`` was always optional: a token without it is still a valid intent."""
+    claims = {k: v for k, v in SINGLE.claims().items() if k != "filename"}
+    token = keys.issue(claims, now=NOW, ttl=900, issuer=ISS, audience=AUD)
+    assert keys.verify_intent(token, now=NOW, issuer=ISS, audience=AUD).filename is None

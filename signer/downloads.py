@@ -1,0 +1,70 @@
+"""The download use-case: presign a GET of an object an upload created.
+
+The plan (no I/O) checks the key, finds the profile whose prefix it falls under, and decides
+the URL's lifetime and response headers; ``execute`` asks storage whether the object exists
+(so a client learns of a wrong key now, not from storage later) and signs the URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from common.s3vocab import STATE_PREFIX
+from signer.core.errors import ErrorCode, SignerError
+from signer.core.keys import content_disposition, validate_object_key
+from signer.core.policy import clamp_ttl, normalize_content_type
+from signer.models import DownloadRequest, DownloadResponse
+from signer.service import SignerService, expires_at
+from signer.usecase import UseCase
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    """A download decided: the key, the URL's lifetime and its response-* query."""
+
+    key: str
+    ttl: int
+    query: Mapping[str, str]
+
+    @property
+    def needs_storage(self) -> bool:
+        return True  # does the object exist?
+
+
+def plan_download(service: SignerService, req: DownloadRequest, subject: str) -> DownloadPlan:
+    key = validate_object_key(req.object_key)
+    if key.startswith(STATE_PREFIX):
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"keys under {STATE_PREFIX} are the signer's own records",
+            hint="ask for an object an upload created",
+        )
+    profile = service.profile_for_key(key)
+    ttl = clamp_ttl(req.ttl_seconds, default=profile.get_ttl, ceiling=profile.ttl_max)
+    query = {"response-content-disposition": content_disposition(req.disposition, req.filename)}
+    if req.response_content_type is not None:
+        media = normalize_content_type(req.response_content_type)
+        if media not in profile.mime_types:
+            raise SignerError(
+                ErrorCode.MIME_NOT_ALLOWED,
+                f"response_content_type {media!r} is not allowed by profile {profile.name!r}",
+                hint=f"allowed types: {', '.join(sorted(profile.mime_types))}",
+            )
+        query["response-content-type"] = req.response_content_type
+    return DownloadPlan(key, ttl, query)
+
+
+def execute_download(service: SignerService, plan: DownloadPlan) -> DownloadResponse:
+    if service.storage.stat(plan.key) is None:
+        raise SignerError(
+            ErrorCode.NOT_FOUND,
+            f"no object {plan.key}",
+            hint="check the object_key the upload's complete returned",
+        )
+    now = service.now()
+    url = service.sign("GET", plan.key, now=now, expires=plan.ttl, query=plan.query)
+    return DownloadResponse(url=url, expires_at=expires_at(now, plan.ttl))
+
+
+presign_download = UseCase(plan=plan_download, execute=execute_download)
