@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
 
-from common.cli import CONTEXT, fail, json_option
+from common.cli import CONTEXT, fail, json_option, plan_option
 from common.envconfig import parse_duration
 from common.errors import EXIT_CODES_HELP, ConfigError, StackError
 from rotation import passwords, targets
@@ -19,11 +20,11 @@ from rotation.state import Journal, journal_paths
 from stack import envfile
 
 if TYPE_CHECKING:
-    from rotation.report import Outcome
+    from rotation.report import FaultHook, Outcome
 
-dry_run_option = click.option(
-    "--dry-run", is_flag=True, help="Check and plan only: change nothing, write no journal."
-)
+# `--plan` is the kit's one name for "check and show, change nothing" (bootstrap has it too);
+# `--dry-run`, the rotation commands' first name for it, stays accepted, hidden from --help.
+dry_run_alias = click.option("--dry-run", "dry_run", is_flag=True, hidden=True)
 show_secrets_option = click.option(
     "--show-secrets",
     is_flag=True,
@@ -43,6 +44,23 @@ SIGNER_EPILOG = (
     "the stack restarts; the old key keeps working until it is revoked. State: "
     ".env.signer-key.json (0600). " + EXIT_CODES_HELP
 )
+
+
+@dataclass(frozen=True)
+class FaultInjection:
+    """A test entry point's fault hook, handed to the commands as click's context object.
+
+    Only harness/faulty_cli.py builds one. `minio-stack` runs its commands without a context
+    object, so nothing a user sets (no variable, no option) can make a real rotation fail on
+    purpose.
+    """
+
+    hook: FaultHook
+
+
+def _injected_fault() -> FaultHook | None:
+    injection = click.get_current_context().find_object(FaultInjection)
+    return injection.hook if injection is not None else None
 
 
 def _emit(outcome: Outcome, as_json: bool, show_secrets: bool) -> None:
@@ -70,11 +88,17 @@ def _emit(outcome: Outcome, as_json: bool, show_secrets: bool) -> None:
     help="Also rename the root user. Orphans service accounts root owns (minio/minio#17565) "
     "and invalidates anything signed with root's keys.",
 )
-@dry_run_option
+@plan_option
+@dry_run_alias
 @show_secrets_option
 @json_option
 def rotate_root(
-    target: str, new_user: str | None, dry_run: bool, show_secrets: bool, as_json: bool
+    target: str,
+    new_user: str | None,
+    plan: bool,
+    dry_run: bool,
+    show_secrets: bool,
+    as_json: bool,
 ) -> None:
     """Give MinIO's root user a new password, verify it, or roll back.
 
@@ -102,8 +126,8 @@ def rotate_root(
                 chosen,
                 Journal(journal_path, root.COMMAND),
                 new_user=new_user,
-                dry_run=dry_run,
-                fault=settings.fault,
+                dry_run=plan or dry_run,
+                fault=_injected_fault(),
             )
     except StackError as exc:
         fail(exc, as_json)
@@ -135,13 +159,15 @@ def _overlap(value: str | None) -> float | None:
     "longest download-URL lifetime the signer's policy allows.",
 )
 @click.option("--finish", is_flag=True, help="End the overlap now: revoke the old key.")
-@dry_run_option
+@plan_option
+@dry_run_alias
 @show_secrets_option
 @json_option
 def rotate_signer_key(
     target: str,
     overlap: str | None,
     finish: bool,
+    plan: bool,
     dry_run: bool,
     show_secrets: bool,
     as_json: bool,
@@ -167,15 +193,21 @@ def rotate_signer_key(
         chosen = targets.make(target, settings)
         with RotationLock(lock_path):
             rotation = signer_key.Rotation(
-                chosen, Journal(state_path, signer_key.COMMAND), fault=settings.fault
+                chosen, Journal(state_path, signer_key.COMMAND), fault=_injected_fault()
             )
             outcome = rotation.run(
-                overlap=seconds or 0.0, overlap_source=why, finish=finish, dry_run=dry_run
+                overlap=seconds or 0.0, overlap_source=why, finish=finish, dry_run=plan or dry_run
             )
     except StackError as exc:
         fail(exc, as_json)
     _emit(outcome, as_json, show_secrets)
 
 
-# The root group (bootstrap/main.py) adds every command listed here.
+# The root group (minio_stack/cli.py) adds every command listed here.
 COMMANDS: list[click.Command] = [rotate_root, rotate_signer_key]
+
+
+@click.group(context_settings=CONTEXT, commands=COMMANDS)
+@click.version_option(package_name="minio-stack")
+def main() -> None:
+    """The credential rotation commands alone (`python -m rotation`)."""

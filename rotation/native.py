@@ -2,39 +2,32 @@
 
 honcho stops every process when one of them exits, so MinIO alone cannot be restarted under
 it. The stack is restarted the way `minio-stack up` starts it, with the same stack.native
-primitives in the same order (plan → validate → start → wait_healthy), so a rotation
-exercises exactly the code `make up` runs. The new plan is validated *before* the running
-stack is stopped: a configuration that would not start never takes the stack down. The
-signer and console restart too; they come back with the same .env, and the signer re-reads
-its keys from it (which is how rotate-signer-key switches it).
+moves (prepare → launch → wait_healthy), so a rotation exercises exactly the code `make up`
+runs. The new plan is prepared (and every program's configuration checked) *before* the
+running stack is stopped: a configuration that would not start never takes the stack down.
+The signer and console restart too; they come back with the same .env, and the signer
+re-reads its keys from it (which is how rotate-signer-key switches it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from common.errors import ConfigError, StackError
-from stack import envfile, native
+from common.errors import StackError
+from stack import envfile, native, supervisor
 from stack.settings import StackSettings
 
 
 def restart(stack: StackSettings, environ: Mapping[str, str], timeout: float) -> None:
     """Stop the stack and start it again from .env; returns once every service is healthy."""
-    paths = native.Paths(stack.data_dir)
-    config = envfile.read(stack.env_file)
-    tools = native.find_tools(stack)
-    processes = native.plan(stack, config, environ, tools)
-    native.validate(processes, stack)
-    native.stop(stack)
-    busy = native.busy_ports(stack)
-    if busy:
-        raise ConfigError(busy)
-    pid = native.start(processes, stack)
+    planned = native.prepare(stack, envfile.read(stack.env_file), environ)
+    supervisor.stop(stack)
+    pid = native.launch(planned)
     try:
-        native.wait_healthy(stack, pid, timeout)
+        supervisor.wait_healthy(planned, pid, timeout)
     except StackError as exc:
-        native.stop(stack)  # nothing half-started stays behind; the rollback starts it again
+        supervisor.stop(stack)  # nothing half-started stays behind; the rollback starts it again
         raise StackError(
             f"the restarted stack did not become healthy: {exc.message}",
-            hint=f"{paths.log} says why",
+            hint=f"{planned.paths.log} says why",
         ) from None

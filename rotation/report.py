@@ -23,9 +23,14 @@ from typing import Any, TypeVar
 
 from bootstrap.s3 import explain
 from common.errors import ExitCode, StackError
-from rotation.settings import Fault
 
 T = TypeVar("T")
+
+# Called with each step's name just before the step runs (after its journal entry is written).
+# The shipped commands never have one; a test entry point (harness/faulty_cli.py) passes one
+# that fails or crashes at a chosen step, so the rollback and crash-recovery paths, which real
+# failures rarely reach, are exercised through the real commands.
+FaultHook = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,7 @@ class Steps:
     """Runs named steps into an Outcome; ``before`` is called first (the journal write)."""
 
     outcome: Outcome
-    fault: Fault | None = None
+    fault: FaultHook | None = None
     before: Callable[[str], None] | None = None
 
     def run(self, name: str, fn: Callable[[], T], detail: Callable[[T], str] | str = "") -> T:
@@ -134,7 +139,7 @@ class Steps:
             self.before(name)
         try:
             if self.fault is not None:
-                self.fault.before(name)
+                self.fault(name)
             value = fn()
         except KeyboardInterrupt:
             error = StackError("interrupted")

@@ -35,8 +35,7 @@ from bootstrap.settings import Credentials
 from common.errors import ConfigError, PermanentError, StackError
 from rotation import checks, inventory, passwords
 from rotation.checks import Server
-from rotation.report import Outcome, StepFailed, Steps
-from rotation.settings import Fault
+from rotation.report import FaultHook, Outcome, StepFailed, Steps
 from rotation.state import Journal, creds_from_json, creds_to_json, now_text
 from rotation.targets import ROOT_PASSWORD, ROOT_USER, Deployment, Target
 
@@ -102,7 +101,11 @@ def roll_back(
 
 
 def _recover(
-    target: Target, journal: Journal, pending: dict[str, Any], out: Outcome, fault: Fault | None
+    target: Target,
+    journal: Journal,
+    pending: dict[str, Any],
+    out: Outcome,
+    fault: FaultHook | None,
 ) -> bool:
     if pending.get("target") != target.name:
         raise ConfigError(
@@ -152,8 +155,10 @@ def rotate(
     *,
     new_user: str | None = None,
     dry_run: bool = False,
-    fault: Fault | None = None,
+    fault: FaultHook | None = None,
 ) -> Outcome:
+    """Check, take the inventory, generate; then (unless ``dry_run``) apply, restart, verify,
+    and roll back on any failure. An unfinished earlier run is rolled back first."""
     out = Outcome(COMMAND, target.name, dry_run=dry_run)
     pending = journal.load()
     if pending is not None:
@@ -168,51 +173,81 @@ def rotate(
 
     deployment = target.read()
     server = Server(deployment.endpoint, deployment.region)
-    old = deployment.root
-    out.facts = {"where": deployment.where, "endpoint": deployment.endpoint, "user": old.access_key}
+    out.facts = {
+        "where": deployment.where,
+        "endpoint": deployment.endpoint,
+        "user": deployment.root.access_key,
+    }
     if new_user is not None:
         _check_new_user(new_user, deployment)
         out.facts["new_user"] = new_user
     steps = Steps(out, fault)
-    held: dict[str, Any] = {}
     try:
-        steps.run(
-            "check-current",
-            lambda: checks.require_accepted(server, old, "configured root"),
-            f"root credentials of {old.access_key} accepted at {deployment.endpoint}",
-        )
-        if new_user is not None:
-            owned = _owned_service_accounts(server, old)
-            out.warnings.append(
-                f"--new-user: renaming root orphans the service accounts root owns "
-                f"(minio/minio#17565) and invalidates anything signed with root's keys; root owns "
-                f"{len(owned)} service account(s){': ' + ', '.join(owned) if owned else ''}"
-            )
-        held["before"] = steps.run(
-            "inventory", lambda: inventory.take(server.clients(old)), lambda inv: inv.describe()
-        )
-        out.facts["inventory"] = held["before"].summary()
-        new = steps.run(
-            "generate",
-            lambda: Credentials(new_user or old.access_key, passwords.new_password()),
-            f"a new {passwords.PASSWORD_LENGTH}-character password"
-            + (f" and the new user name {new_user}" if new_user else f" for {old.access_key}"),
-        )
+        before, new = _check_and_generate(steps, server, deployment, new_user)
     except StepFailed as failed:
         out.fail(failed)  # nothing was changed yet
         return out
-
     keys = [ROOT_PASSWORD] if new_user is None else [ROOT_USER, ROOT_PASSWORD]
     if dry_run:
-        for step, why in (
-            ("apply", f"would set {', '.join(keys)} in {deployment.where}"),
-            ("restart", f"would restart MinIO ({target.name})"),
-            ("verify", "would check: new accepted, old refused, signer works, nothing lost"),
-        ):
-            steps.skip(step, why)
-        out.summary = "dry run: nothing was changed"
+        _skip_changes(steps, target, deployment, keys)
         return out
+    _apply_and_verify(target, journal, steps, server, deployment, before, new, keys)
+    return out
 
+
+def _check_and_generate(
+    steps: Steps, server: Server, deployment: Deployment, new_user: str | None
+) -> tuple[inventory.Inventory, Credentials]:
+    """The steps that change nothing: the current credentials work, what the server holds,
+    and the new credentials. Returns (the inventory, the new credentials)."""
+    out, old = steps.outcome, deployment.root
+    steps.run(
+        "check-current",
+        lambda: checks.require_accepted(server, old, "configured root"),
+        f"root credentials of {old.access_key} accepted at {deployment.endpoint}",
+    )
+    if new_user is not None:
+        owned = _owned_service_accounts(server, old)
+        out.warnings.append(
+            f"--new-user: renaming root orphans the service accounts root owns "
+            f"(minio/minio#17565) and invalidates anything signed with root's keys; root owns "
+            f"{len(owned)} service account(s){': ' + ', '.join(owned) if owned else ''}"
+        )
+    before = steps.run(
+        "inventory", lambda: inventory.take(server.clients(old)), lambda inv: inv.describe()
+    )
+    out.facts["inventory"] = before.summary()
+    new = steps.run(
+        "generate",
+        lambda: Credentials(new_user or old.access_key, passwords.new_password()),
+        f"a new {passwords.PASSWORD_LENGTH}-character password"
+        + (f" and the new user name {new_user}" if new_user else f" for {old.access_key}"),
+    )
+    return before, new
+
+
+def _skip_changes(steps: Steps, target: Target, deployment: Deployment, keys: list[str]) -> None:
+    for step, why in (
+        ("apply", f"would set {', '.join(keys)} in {deployment.where}"),
+        ("restart", f"would restart MinIO ({target.name})"),
+        ("verify", "would check: new accepted, old refused, signer works, nothing lost"),
+    ):
+        steps.skip(step, why)
+    steps.outcome.summary = "dry run: nothing was changed"
+
+
+def _apply_and_verify(
+    target: Target,
+    journal: Journal,
+    steps: Steps,
+    server: Server,
+    deployment: Deployment,
+    before: inventory.Inventory,
+    new: Credentials,
+    keys: list[str],
+) -> None:
+    """Journal, write, restart, verify; on any failure put the old credentials back."""
+    out, old = steps.outcome, deployment.root
     doc: dict[str, Any] = {
         "target": target.name,
         "started_at": now_text(),
@@ -243,17 +278,16 @@ def rotate(
         _verify_signer(steps, server, deployment)
         steps.run(
             "verify-inventory",
-            lambda: _same_inventory(held["before"], inventory.take(server.clients(new))),
+            lambda: _same_inventory(before, inventory.take(server.clients(new))),
         )
     except StepFailed as failed:
         out.fail(failed)
         out.rolled_back = roll_back(target, journal, doc, server, steps, "rollback")
-        return out
+        return
     _mark(journal, doc, "done")
     journal.clear()
     out.secrets = {ROOT_USER: new.access_key, ROOT_PASSWORD: new.secret_key}
     out.summary = f"root credentials rotated; the new password is in {deployment.where}"
-    return out
 
 
 def _check_new_user(new_user: str, deployment: Deployment) -> None:

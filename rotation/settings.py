@@ -13,16 +13,10 @@ STACK_ENV_FILE, STACK_API_PORT, ... from the shell, then .env). The Render targe
     SIGNER_ACCESS_KEY, SIGNER_SECRET_KEY, MINIO_BUCKET   optional: check the signer too
 
     ROTATION_TIMEOUT [5m]          how long a restart or deploy may take to become healthy
-
-Tests only (never set it in production): ``MINIO_STACK_TEST_FAULT=fail:STEP`` makes STEP fail
-as if its check had failed, ``crash:STEP`` kills the process (exit 99) just before STEP, after
-the journal for it was written. Both exist so the rollback and crash-recovery paths, which
-real failures rarely reach, are exercised by the test suite through the real command.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +24,6 @@ from urllib.parse import urlsplit
 
 from bootstrap.settings import Credentials
 from common.envconfig import Env
-from common.errors import StackError
 from common.validators import (
     check_access_key,
     check_bucket_name,
@@ -45,32 +38,6 @@ from stack.settings import StackSettings
 DEFAULT_RENDER_API_URL = "https://api.render.com/v1"
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_DEPLOY_POLL = 5.0
-FAULT_VARIABLE = "MINIO_STACK_TEST_FAULT"
-CRASH_EXIT_CODE = 99
-
-
-class InjectedFault(StackError):
-    """A failure MINIO_STACK_TEST_FAULT asked for (tests only)."""
-
-
-@dataclass(frozen=True)
-class Fault:
-    action: str  # "fail" or "crash"
-    step: str
-
-    def before(self, step: str) -> None:
-        if step != self.step:
-            return
-        if self.action == "crash":
-            os._exit(CRASH_EXIT_CODE)  # as abrupt as kill -9: no cleanup, no finally blocks
-        raise InjectedFault(f"injected failure ({FAULT_VARIABLE}={self.action}:{self.step})")
-
-
-def parse_fault(text: str) -> Fault:
-    action, sep, step = text.partition(":")
-    if not sep or action not in ("fail", "crash") or not step:
-        raise ValueError(f"{text!r} is not fail:STEP or crash:STEP (tests only)")
-    return Fault(action, step)
 
 
 @dataclass(frozen=True)
@@ -91,7 +58,6 @@ class RotationSettings:
     stack: StackSettings
     environ: Mapping[str, str] = field(repr=False)  # inherited by processes the stack starts
     timeout: float = DEFAULT_TIMEOUT
-    fault: Fault | None = None
     render: RenderSettings | None = None
 
     @property
@@ -166,9 +132,8 @@ def load(environ: Mapping[str, str], *, target: str) -> RotationSettings:
     timeout = env.duration("ROTATION_TIMEOUT", DEFAULT_TIMEOUT)
     if timeout <= 0:
         env.problem("ROTATION_TIMEOUT", "must be longer than 0s, e.g. 5m")
-    fault = env.parsed(FAULT_VARIABLE, parse_fault, None)
     render = _render(env) if target == "render" else None
     env.raise_if_invalid()
     # What restarted processes inherit: never the Render API key.
     inherited = {k: v for k, v in environ.items() if not k.startswith("RENDER_")}
-    return RotationSettings(stack, inherited, timeout, fault, render)
+    return RotationSettings(stack, inherited, timeout, render)

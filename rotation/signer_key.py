@@ -46,8 +46,7 @@ from common.envconfig import format_duration
 from common.errors import ConfigError, PermanentError
 from rotation import checks, passwords
 from rotation.checks import Probe, Server
-from rotation.report import Outcome, StepFailed, Steps
-from rotation.settings import Fault
+from rotation.report import FaultHook, Outcome, StepFailed, Steps
 from rotation.state import (
     Journal,
     creds_from_json,
@@ -56,7 +55,7 @@ from rotation.state import (
     parse_time,
 )
 from rotation.targets import SIGNER_ACCESS, SIGNER_SECRET, Deployment, Target
-from signer.core.policy import DEFAULT_POLICY, PolicyError, load_policy
+from signer.policy_file import DEFAULT_POLICY, PolicyError, load_policy
 
 COMMAND = "rotate-signer-key"
 SERVICES = ("minio", "signer")
@@ -128,7 +127,7 @@ class Rotation:
         target: Target,
         journal: Journal,
         *,
-        fault: Fault | None = None,
+        fault: FaultHook | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.target = target
@@ -227,31 +226,16 @@ class Rotation:
     def _start(self, overlap: float, source: str, dry_run: bool) -> Outcome:
         deployment, server = self._deployment()
         old = deployment.signer
-        assert old is not None
-        admin = server.clients(deployment.root).admin
+        assert old is not None  # _deployment refuses a deployment without a signer
         self.out.facts = {
             "where": deployment.where,
             "old_key": old.access_key,
             "overlap_seconds": overlap,
             "overlap_source": source,
         }
+        admin = server.clients(deployment.root).admin
         try:
-            self.steps.run(
-                "check-current",
-                lambda: (
-                    checks.require_accepted(server, deployment.root, "configured root"),
-                    checks.signer_reaches(server, old, deployment.buckets),
-                ),
-                f"root and the signer ({old.access_key}) are accepted",
-            )
-            policies, new_name = self.steps.run(
-                "plan",
-                lambda: (
-                    _policies(admin, old.access_key),
-                    next_name(old.access_key, lambda n: _user_exists(admin, n)),
-                ),
-                lambda p: f"new user {p[1]} with policies {', '.join(p[0])}",
-            )
+            policies, new_name = self._check_and_plan(deployment, server, admin, old)
         except StepFailed as failed:
             self.out.fail(failed)
             return self.out
@@ -277,24 +261,53 @@ class Rotation:
         }
         self.steps.before = self._mark
         try:
-            self.steps.run(
-                "create-user",
-                lambda: (
-                    admin.user_add(new.access_key, new.secret_key),
-                    admin.attach_policy(policies, user=new.access_key),
-                ),
-                f"user {new.access_key} created with {', '.join(policies)}",
-            )
-            self.steps.run(
-                "verify-new-key",
-                lambda: self._probe(server, deployment, {new: True}),
-                "a URL presigned with the new key downloads",
-            )
+            self._create_user(deployment, server, admin, new, policies)
         except StepFailed as failed:
             self.out.fail(failed)
             self._roll_back_unswitched("rollback")
             return self.out
         return self._switch("")
+
+    def _check_and_plan(
+        self, deployment: Deployment, server: Server, admin: Any, old: Credentials
+    ) -> tuple[list[str], str]:
+        """Root and the signer work now; (the signer's policies, the new user's name)."""
+
+        def check_current() -> None:
+            checks.require_accepted(server, deployment.root, "configured root")
+            checks.signer_reaches(server, old, deployment.buckets)
+
+        def plan() -> tuple[list[str], str]:
+            name = next_name(old.access_key, lambda taken: _user_exists(admin, taken))
+            return _policies(admin, old.access_key), name
+
+        self.steps.run(
+            "check-current", check_current, f"root and the signer ({old.access_key}) are accepted"
+        )
+        return self.steps.run(
+            "plan", plan, lambda p: f"new user {p[1]} with policies {', '.join(p[0])}"
+        )
+
+    def _create_user(
+        self,
+        deployment: Deployment,
+        server: Server,
+        admin: Any,
+        new: Credentials,
+        policies: list[str],
+    ) -> None:
+        def create() -> None:
+            admin.user_add(new.access_key, new.secret_key)
+            admin.attach_policy(policies, user=new.access_key)
+
+        self.steps.run(
+            "create-user", create, f"user {new.access_key} created with {', '.join(policies)}"
+        )
+        self.steps.run(
+            "verify-new-key",
+            lambda: self._probe(server, deployment, {new: True}),
+            "a URL presigned with the new key downloads",
+        )
 
     def _probe(
         self, server: Server, deployment: Deployment, expect: dict[Credentials, bool]
@@ -307,6 +320,16 @@ class Rotation:
                         f"a URL presigned with the {which} key ({creds.access_key}) "
                         + ("was refused" if works else "still downloads")
                     )
+
+    def _signer_runs_with(self, server: Server, deployment: Deployment, key: Credentials) -> None:
+        self.target.wait_healthy(server.endpoint)
+        checks.signer_reaches(server, key, deployment.buckets)
+
+    def _verify_switched(
+        self, server: Server, deployment: Deployment, old: Credentials, new: Credentials
+    ) -> None:
+        self._signer_runs_with(server, deployment, new)
+        self._probe(server, deployment, {new: True, old: True})
 
     def _switch(self, prefix: str) -> Outcome:
         name = (lambda step: f"{prefix}-{step}") if prefix else (lambda step: step)
@@ -323,11 +346,7 @@ class Rotation:
             self.steps.run(name("restart"), lambda: self.target.restart(SERVICES))
             self.steps.run(
                 name("verify-switched"),
-                lambda: (
-                    self.target.wait_healthy(server.endpoint),
-                    checks.signer_reaches(server, new, deployment.buckets),
-                    self._probe(server, deployment, {new: True, old: True}),
-                ),
+                lambda: self._verify_switched(server, deployment, old, new),
                 "the signer runs with the new key; URLs signed with either key download",
             )
         except StepFailed as failed:
@@ -443,10 +462,7 @@ class Rotation:
             deployment, server = self._deployment()
             self.steps.run(
                 f"{prefix}-verify",
-                lambda: (
-                    self.target.wait_healthy(server.endpoint),
-                    checks.signer_reaches(server, old, deployment.buckets),
-                ),
+                lambda: self._signer_runs_with(server, deployment, old),
                 f"the signer runs with {old.access_key} again",
             )
         except StepFailed as failed:

@@ -320,5 +320,5 @@ def download(
         click.echo(f"saved {key} to {result['path']} ({result['size_bytes']} bytes)", err=True)
 
 
-# The root group (bootstrap/main.py) adds every command listed here.
+# The root group (minio_stack/cli.py) adds every command listed here.
 COMMANDS: list[click.Command] = [signer_group, presign, upload, download]

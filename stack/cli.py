@@ -6,7 +6,6 @@ import json
 import os
 import sys
 from dataclasses import asdict, dataclass
-from types import ModuleType
 
 import click
 
@@ -52,20 +51,18 @@ class Endpoints:
         return "\n".join(lines)
 
 
-def _native_stack() -> ModuleType:
-    # Imported by the commands that use it: it loads the console and signer settings (jinja2,
-    # PyJWT, cryptography), which every other minio-stack command would pay for at start-up.
-    from stack import native
-
-    return native
+# The native stack's modules (stack.native, stack.plan, stack.supervisor) are imported inside
+# the functions that use them: they load the console and signer settings (jinja2, PyJWT,
+# cryptography), which every other minio-stack command would pay for at start-up.
 
 
 def _endpoints(
     stack: StackSettings, config: dict[str, str], mode: str, nodes: int = 1
 ) -> Endpoints:
-    native_stack = _native_stack()
+    from stack.plan import Paths
+
     is_native = mode == "native"
-    paths = native_stack.Paths(stack.data_dir)
+    paths = Paths(stack.data_dir)
     data = paths.cluster_data if nodes > 1 else paths.minio_data
     return Endpoints(
         mode=mode,
@@ -139,8 +136,8 @@ def up(mode: str, timeout: float, nodes: int, as_json: bool) -> None:
     try:
         if nodes > 1 and mode == "docker":
             why = "a distributed MinIO runs natively (--mode native); with Docker use "
-            compose = "docker compose -f docker-compose.distributed.yaml up --wait"
-            raise ConfigError([("--nodes", why + compose)])
+            instead = "docker compose -f docker-compose.distributed.yaml up --wait"
+            raise ConfigError([("--nodes", why + instead)])
         if nodes > 1:
             mode = "native"
         stack, config = _load(environ, create=True)
@@ -150,30 +147,45 @@ def up(mode: str, timeout: float, nodes: int, as_json: bool) -> None:
                 compose.up(stack, environ)
             _report(_endpoints(stack, config, "docker"), headline, as_json)
             sys.exit(int(ExitCode.OK))
-        native_stack = _native_stack()
-        paths = native_stack.Paths(stack.data_dir)
-        if native_stack.running_pid(paths) is not None:
+        if _native_running(stack):
             _report(_endpoints(stack, config, "native"), "already up", as_json)
             sys.exit(int(ExitCode.OK))
-        tools = native_stack.find_tools(stack)
-        processes = native_stack.plan(stack, config, environ, tools, nodes)
-        native_stack.validate(processes, stack)
-        busy = native_stack.busy_ports(stack, nodes)
-        if busy:
-            raise ConfigError(busy)
-        pid = native_stack.start(processes, stack, nodes, tools)
-        names = ", ".join(p.name for p in processes)
-        click.echo(f"starting {names} under honcho (pid {pid}); log: {paths.log}", err=True)
-        try:
-            native_stack.wait_healthy(stack, pid, timeout)
-        except StackError:
-            native_stack.stop(stack)  # nothing half-started stays behind
-            click.echo(native_stack.log_tail(paths), err=True)
-            raise
+        _start_native(stack, config, environ, nodes, timeout)
     except StackError as exc:
         fail(exc, as_json)
     _report(_endpoints(stack, config, "native", nodes), "up", as_json)
     sys.exit(int(ExitCode.OK))
+
+
+def _native_running(stack: StackSettings) -> bool:
+    from stack import supervisor
+    from stack.plan import Paths
+
+    return supervisor.running_pid(Paths(stack.data_dir)) is not None
+
+
+def _start_native(
+    stack: StackSettings,
+    config: dict[str, str],
+    environ: dict[str, str],
+    nodes: int,
+    timeout: float,
+) -> None:
+    """Plan, check, start in the background, wait until healthy; stop everything if it is not."""
+    from stack import native, supervisor
+
+    planned = native.prepare(stack, config, environ, nodes)
+    pid = native.launch(planned)
+    log = planned.paths.log
+    click.echo(
+        f"starting {', '.join(planned.names)} under honcho (pid {pid}); log: {log}", err=True
+    )
+    try:
+        supervisor.wait_healthy(planned, pid, timeout)
+    except StackError:
+        supervisor.stop(stack)  # nothing half-started stays behind
+        click.echo(supervisor.log_tail(planned.paths), err=True)
+        raise
 
 
 @click.command(context_settings=CONTEXT, epilog=EXIT_CODES_HELP)
@@ -181,15 +193,17 @@ def up(mode: str, timeout: float, nodes: int, as_json: bool) -> None:
 @json_option
 def down(mode: str, as_json: bool) -> None:
     """Stop everything `up` started; data (.data/ or the Docker volume) and .env stay."""
+    from stack import supervisor
+    from stack.plan import Paths
+
     environ = dict(os.environ)
     try:
         stack, _ = _load(environ, create=False)
-        native_stack = _native_stack()
-        paths = native_stack.Paths(stack.data_dir)
+        paths = Paths(stack.data_dir)
         stopped: list[str] = []
         killed: list[str] = []
-        if mode != "docker" and (native_stack.running_pid(paths) or native_stack.child_pids(paths)):
-            killed = native_stack.stop(stack)
+        if mode != "docker" and (supervisor.running_pid(paths) or supervisor.child_pids(paths)):
+            killed = supervisor.stop(stack)
             stopped.append("native")
         elif mode != "native" and _use_docker(mode):
             compose.down(stack, environ)
@@ -209,11 +223,9 @@ def down(mode: str, as_json: bool) -> None:
 
 
 def _data(stack: StackSettings, mode: str) -> str:
-    return (
-        str(_native_stack().Paths(stack.data_dir).minio_data)
-        if mode == "native"
-        else "the Docker volume"
-    )
+    from stack.plan import Paths
+
+    return str(Paths(stack.data_dir).minio_data) if mode == "native" else "the Docker volume"
 
 
 @click.command("env-init", context_settings=CONTEXT, epilog=EXIT_CODES_HELP)
@@ -244,5 +256,11 @@ def env_init(as_json: bool) -> None:
     sys.exit(int(ExitCode.OK))
 
 
-# The root group (bootstrap/main.py) adds every command listed here.
+# The root group (minio_stack/cli.py) adds every command listed here.
 COMMANDS: list[click.Command] = [up, down, env_init]
+
+
+@click.group(context_settings=CONTEXT, commands=COMMANDS)
+@click.version_option(package_name="minio-stack")
+def main() -> None:
+    """The local stack's commands alone (`python -m stack`): up, down, env-init."""

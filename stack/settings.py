@@ -76,7 +76,7 @@ class StackSettings:
 
 def env_file_path(environ: Mapping[str, str], root: Path = ROOT) -> Path:
     """The env file's path: needed before the file itself can be read."""
-    return root / Env(environ).str("STACK_ENV_FILE", ".env")
+    return root / (Env(environ).str("STACK_ENV_FILE") or ".env")
 
 
 def load(environ: Mapping[str, str], dotenv: Mapping[str, str], root: Path = ROOT) -> StackSettings:

@@ -11,6 +11,8 @@ import io
 import os
 import signal
 import subprocess
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -20,16 +22,19 @@ import requests
 from dotenv import dotenv_values
 
 from bootstrap.settings import Credentials
+from harness.faulty_cli import FAULT_VARIABLE
 from harness.minio_server import ROOT
 from harness.processes import free_port
 from rotation.checks import Server
-from stack import native
 from stack.envfile import fill_secrets
+from stack.plan import Tools
 from stack.settings import StackSettings, load
 
 CLI = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "minio-stack"
 if not CLI.exists():
     CLI = ROOT / ".venv" / "bin" / "minio-stack"
+# The rotation commands with a test-only fault hook (harness/faulty_cli.py).
+FAULTY_CLI = (sys.executable, "-m", "harness.faulty_cli")
 
 # A developer's own settings must not leak into a test stack.
 STACK_ENV_PREFIXES = ("STACK_", "MINIO_", "SIGNER_", "RENDER_", "ROTATION_")
@@ -85,9 +90,22 @@ class LocalStack:
     def run(
         self, *args: str, timeout: float | None = None, **extra: str
     ) -> subprocess.CompletedProcess[str]:
+        """The shipped `minio-stack` command, as an operator runs it."""
+        return self._run([str(CLI), *args], self.home, timeout, extra)
+
+    def run_with_fault(
+        self, fault: str, *args: str, timeout: float | None = None, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        """A rotation command through harness/faulty_cli.py, with MINIO_STACK_TEST_FAULT=fault."""
+        # From the checkout: `python -m` finds harness there (it is not installed, never shipped).
+        return self._run([*FAULTY_CLI, *args], ROOT, timeout, {**extra, FAULT_VARIABLE: fault})
+
+    def _run(
+        self, command: Sequence[str], cwd: Path, timeout: float | None, extra: dict[str, str]
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(CLI), *args],
-            cwd=self.home,
+            list(command),
+            cwd=cwd,
             env={**self.env, **extra},
             capture_output=True,
             text=True,
@@ -177,7 +195,7 @@ class LocalStack:
 
 # --- what `up` would run, without running it ------------------------------------------------
 
-TOOLS = native.Tools(
+TOOLS = Tools(
     minio=Path("/x/minio"),
     minio_stack=Path("/x/minio-stack"),
     python=Path("/x/python"),

@@ -16,7 +16,7 @@ from bootstrap import health
 from console import render
 from harness.minio_server import MINIO_BINARY, ROOT
 from signer import settings as signer_settings
-from stack import native
+from stack import plan as stack_plan
 from stack import settings as stack_settings
 
 # Each settings module, and the README's name for its reader.
@@ -24,7 +24,7 @@ SETTINGS_MODULES = {
     "bootstrap/settings.py": "bootstrap",
     "signer/settings.py": "signer",
     "console/render.py": "console proxy",
-    "bootstrap/stack_settings.py": "make up",
+    "stack/settings.py": "make up",
 }
 # Read by MinIO itself, not by our code.
 MINIO_OWN = {"MINIO_SERVER_URL", "MINIO_BROWSER_REDIRECT_URL"}
@@ -116,7 +116,7 @@ def test_the_scan_finds_what_each_module_documents() -> None:
         "signer/settings.py"
     )
     assert set(render.ENV_VARS) == names_read_by("console/render.py")
-    assert set(stack_settings.VARIABLES) == names_read_by("bootstrap/stack_settings.py")
+    assert set(stack_settings.VARIABLES) == names_read_by("stack/settings.py")
 
 
 def test_every_variable_in_a_deploy_file_is_read_by_something() -> None:
@@ -244,7 +244,7 @@ def _compose_health(service: str) -> str:
 
 def test_minio_health_path_agrees() -> None:
     path = health.LIVE_PATH
-    assert path == native.MINIO_HEALTH_PATH
+    assert path == stack_plan.MINIO_HEALTH_PATH
     assert load_yaml("render.yaml")["services"][0]["healthCheckPath"] == path
     assert path in (ROOT / "minio/Dockerfile").read_text()
     assert path in _compose_health("minio")
@@ -261,9 +261,9 @@ def test_console_health_path_agrees() -> None:
 
 def test_signer_health_paths_exist_in_the_app() -> None:
     app = (ROOT / "signer/app.py").read_text()
-    for path in (native.SIGNER_HEALTH_PATH, "/healthz"):
+    for path in (stack_plan.SIGNER_HEALTH_PATH, "/healthz"):
         assert f'Route("{path}"' in app
-    assert native.SIGNER_HEALTH_PATH in _compose_health("signer")
+    assert stack_plan.SIGNER_HEALTH_PATH in _compose_health("signer")
     assert "/healthz" in (ROOT / "signer/Dockerfile").read_text()
 
 
@@ -273,7 +273,7 @@ def test_readme_local_section_shows_the_default_urls() -> None:
     s = stack_settings.load({}, {})
     for url in (s.api_url, s.console_url, s.signer_url):
         assert url in local
-    for path in (native.MINIO_HEALTH_PATH, render.HEALTH_PATH, native.SIGNER_HEALTH_PATH):
+    for path in (stack_plan.MINIO_HEALTH_PATH, render.HEALTH_PATH, stack_plan.SIGNER_HEALTH_PATH):
         assert f"`{path}`" in local
 
 

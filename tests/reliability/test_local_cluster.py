@@ -1,4 +1,4 @@
-"""`make up NODES=4`: the native stack with a distributed MinIO (stack/native.py).
+"""`make up NODES=4`: the native stack with a distributed MinIO (stack/plan.py, supervisor.py).
 
 What `up --nodes 4` would run (4 MinIO processes with one argument list, a balancer, the
 signer and the console), its balancer config checked by the real nginx and against the
@@ -23,7 +23,8 @@ from minio.credentials import StaticProvider
 from common.errors import ConfigError
 from harness.minio_server import MINIO_BINARY, free_port
 from minio import MinioAdmin
-from stack import native
+from stack import plan as stack_plan
+from stack import preflight
 from stack.settings import StackSettings, load
 from tests.console.nginx_proxy import NGINX
 from tests.minio_cluster import compose_balancer_config
@@ -49,7 +50,9 @@ def _endpoints(argv: tuple[str, ...]) -> list[str]:
 
 def test_four_nodes_one_argument_list_and_a_balancer(tmp_path: Path) -> None:
     stack = _stack(tmp_path)
-    processes = native.plan(stack, example_config(), {"PATH": "/usr/bin"}, TOOLS, NODES)
+    processes = stack_plan.plan_stack(
+        stack, example_config(), {"PATH": "/usr/bin"}, TOOLS, NODES
+    ).processes
     by_name = {p.name: p for p in processes}
     assert list(by_name) == ["minio", "minio2", "minio3", "minio4", "balancer", "signer",
                              "console"]  # fmt: skip
@@ -57,12 +60,12 @@ def test_four_nodes_one_argument_list_and_a_balancer(tmp_path: Path) -> None:
     lists = {tuple(_endpoints(p.argv)) for p in nodes}
     assert len(lists) == 1, "every node must get the same endpoint list"
     endpoints = lists.pop()
-    assert len(endpoints) == len(set(endpoints)) == NODES * native.DRIVES_PER_NODE
+    assert len(endpoints) == len(set(endpoints)) == NODES * stack_plan.DRIVES_PER_NODE
     addresses = [_arg(p.argv, "--address") for p in nodes]
     assert addresses == [f"127.0.0.1:{9100 + i}" for i in range(1, NODES + 1)]
     for node, address in zip(nodes, addresses, strict=True):
         mine = [e for e in endpoints if e.startswith(f"http://{address}/")]
-        assert len(mine) == native.DRIVES_PER_NODE
+        assert len(mine) == stack_plan.DRIVES_PER_NODE
         assert all(e.split(address, 1)[1].startswith(str(tmp_path / "data" / "minio-cluster"))
                    for e in mine)  # fmt: skip
         assert node.env["_MINIO_SERVER_LOCAL"] == address
@@ -76,12 +79,12 @@ def test_four_nodes_one_argument_list_and_a_balancer(tmp_path: Path) -> None:
         assert not [k for k in node.env if k.startswith("SIGNER_")]
     assert by_name["signer"].env["SIGNER_S3_ENDPOINT"] == stack.api_url
     assert by_name["console"].env["CONSOLE_UPSTREAM_PORT"] == str(9201)
-    native.validate(processes, stack)
+    preflight.validate(processes, stack)
 
 
 def test_one_node_is_the_plan_it_always_was(tmp_path: Path) -> None:
     stack = _stack(tmp_path)
-    single = native.plan(stack, example_config(), {}, TOOLS)
+    single = stack_plan.plan_stack(stack, example_config(), {}, TOOLS).processes
     assert [p.name for p in single] == ["minio", "signer", "console"]
     assert _endpoints(single[0].argv) == []
     assert _arg(single[0].argv, "--address") == "127.0.0.1:9000"
@@ -89,16 +92,18 @@ def test_one_node_is_the_plan_it_always_was(tmp_path: Path) -> None:
 
 def test_node_ports_must_fit(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        native.cluster_nodes(_stack(tmp_path, api_port=65400), NODES)
+        stack_plan.cluster_nodes(_stack(tmp_path, api_port=65400), NODES)
     assert info.value.problems[0][0] == "STACK_API_PORT"
     with pytest.raises(ConfigError):
-        native.cluster_nodes(_stack(tmp_path), native.MAX_NODES + 1)
+        stack_plan.cluster_nodes(_stack(tmp_path), stack_plan.MAX_NODES + 1)
 
 
 def test_a_node_port_on_a_stack_port_is_reported(tmp_path: Path) -> None:
     stack = load({"STACK_DATA_DIR": str(tmp_path), "STACK_API_PORT": "9000",
                   "STACK_SIGNER_PORT": "9102"}, {})  # fmt: skip
-    problems = dict(native.busy_ports(stack, NODES))
+    problems = dict(
+        preflight.busy_ports(stack_plan.port_check(stack, stack_plan.cluster_nodes(stack, NODES)))
+    )
     assert "STACK_SIGNER_PORT" in problems["STACK_API_PORT+102 (node 2)"]
 
 
@@ -110,8 +115,8 @@ def _location_directives(config: str) -> set[str]:
 
 
 def test_the_balancer_is_the_compose_files_balancer(tmp_path: Path) -> None:
-    config = native.balancer_config(
-        _stack(tmp_path), native.cluster_nodes(_stack(tmp_path), NODES), None
+    config = stack_plan.balancer_config(
+        _stack(tmp_path), stack_plan.cluster_nodes(_stack(tmp_path), NODES), None
     )
     assert _location_directives(config) == _location_directives(compose_balancer_config())
     for directive in ("client_max_body_size 0;", "proxy_request_buffering off;", "least_conn;"):
@@ -124,8 +129,8 @@ def test_nginx_accepts_the_balancer_config(tmp_path: Path) -> None:
     prefix = tmp_path / "balancer"
     prefix.mkdir()
     user = "root" if os.geteuid() == 0 else None
-    nodes = native.cluster_nodes(stack, NODES)
-    (prefix / "nginx.conf").write_text(native.balancer_config(stack, nodes, user))
+    nodes = stack_plan.cluster_nodes(stack, NODES)
+    (prefix / "nginx.conf").write_text(stack_plan.balancer_config(stack, nodes, user))
     checked = subprocess.run(
         [str(NGINX), "-t", "-p", f"{prefix}/", "-c", "nginx.conf", "-e", "stderr"],
         capture_output=True, text=True, timeout=30,

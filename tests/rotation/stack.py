@@ -59,9 +59,13 @@ class NativeStack(LocalStack):
         return self.home / ".env.signer-key.json"
 
     def run_json(
-        self, *args: str, **extra: str
+        self, *args: str, fault: str | None = None, **extra: str
     ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-        result = self.run(*args, "--json", **extra)
+        """The command with --json, and its report; ``fault``: through harness/faulty_cli.py."""
+        if fault is None:
+            result = self.run(*args, "--json", **extra)
+        else:
+            result = self.run_with_fault(fault, *args, "--json", **extra)
         assert result.stdout.strip(), result.stderr
         return result, json.loads(result.stdout)
 

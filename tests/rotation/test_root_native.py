@@ -130,10 +130,8 @@ def test_a_failure_after_the_restart_rolls_back(native_stack: NativeStack) -> No
     stack = native_stack
     old = stack.root()
 
-    # MINIO_STACK_TEST_FAULT (tests only): verify-new fails as if MinIO refused the new keys.
-    result, report = stack.run_json(
-        "rotate-root", "--target", "native", MINIO_STACK_TEST_FAULT="fail:verify-new"
-    )
+    # Through harness/faulty_cli.py: verify-new fails as if MinIO refused the new keys.
+    result, report = stack.run_json("rotate-root", "--target", "native", fault="fail:verify-new")
 
     assert result.returncode == 1
     error = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
@@ -167,9 +165,7 @@ def test_a_rerun_after_a_crash_rolls_back_then_rotates(native_stack: NativeStack
     original = stack.root()
 
     # Dies (exit 99, no cleanup) after MinIO restarted with the new keys, before the checks.
-    crashed = stack.run(
-        "rotate-root", "--target", "native", MINIO_STACK_TEST_FAULT="crash:verify-old-refused"
-    )
+    crashed = stack.run_with_fault("crash:verify-old-refused", "rotate-root", "--target", "native")
     assert crashed.returncode == 99
     journal = json.loads(stack.journal.read_text())
     assert mode(stack.journal) == 0o600
@@ -191,12 +187,13 @@ def test_a_rerun_after_a_crash_rolls_back_then_rotates(native_stack: NativeStack
     assert not stack.journal.exists()
 
 
-def test_dry_run_changes_nothing(native_stack: NativeStack) -> None:
+@pytest.mark.parametrize("flag", ["--plan", "--dry-run"])  # --dry-run: the hidden alias
+def test_plan_changes_nothing(native_stack: NativeStack, flag: str) -> None:
     stack = native_stack
     before = stack.env_file.read_bytes()
     backups = set(stack.home.glob(".env.bak-*"))
 
-    result, report = stack.run_json("rotate-root", "--target", "native", "--dry-run")
+    result, report = stack.run_json("rotate-root", "--target", "native", flag)
 
     assert result.returncode == 0, result.stderr
     assert report["dry_run"] and report["ok"]
@@ -228,3 +225,22 @@ def test_new_user_renames_root_and_says_what_it_breaks(native_stack: NativeStack
     assert refusal(stack.server, signer) is None  # the signer's own user survives a rename
     # Asked for with --show-secrets, the new credentials are printed.
     assert report["secrets"] == {"MINIO_ROOT_USER": renamed, "MINIO_ROOT_PASSWORD": new.secret_key}
+
+
+def test_the_shipped_command_ignores_the_test_fault_variable(native_stack: NativeStack) -> None:
+    stack = native_stack
+
+    # The same variable that crashes the test entry point does nothing to `minio-stack`.
+    shipped, report = stack.run_json(
+        "rotate-root", "--target", "native", "--plan", MINIO_STACK_TEST_FAULT="crash:check-current"
+    )
+    assert shipped.returncode == 0, shipped.stderr
+    assert report["ok"] and report["failed_step"] is None
+    assert [(s["step"], s["status"]) for s in report["steps"][:1]] == [("check-current", "ok")]
+
+    injected, failed = stack.run_json(
+        "rotate-root", "--target", "native", "--plan", fault="fail:check-current"
+    )
+    assert injected.returncode == 1
+    assert failed["failed_step"] == "check-current" and "injected failure" in failed["error"]
+    assert not stack.journal.exists()

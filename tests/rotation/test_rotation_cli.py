@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from minio_stack.cli import main
+from rotation.cli import COMMANDS
 
 
 @pytest.fixture
@@ -67,3 +70,53 @@ def test_overlap_must_be_a_duration_and_not_with_finish(env: dict[str, str]) -> 
 def test_signer_key_is_not_offered_for_render(env: dict[str, str]) -> None:
     result = CliRunner().invoke(main, ["rotate-signer-key", "--target", "render"], env=env)
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("command", ["rotate-root", "rotate-signer-key"])
+def test_plan_is_the_documented_name(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert "--plan" in result.output
+    assert "--dry-run" not in result.output  # the old name still works, unlisted
+
+
+@pytest.mark.parametrize("flag", ["--plan", "--dry-run"])
+@pytest.mark.parametrize("command", [["rotate-root", "--target", "native"], ["rotate-signer-key"]])
+def test_both_spellings_are_accepted(env: dict[str, str], command: list[str], flag: str) -> None:
+    # No .env here: a known option reaches the settings, which name the missing file.
+    result = CliRunner().invoke(main, [*command, flag], env=env)
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr and "No such option" not in result.stderr
+
+
+def test_python_dash_m_rotation_runs_the_rotation_commands() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rotation", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: python -m rotation ")
+    listed = {line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line}
+    assert listed == {c.name for c in COMMANDS}
+
+
+def _faulty_cli(fault: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.faulty_cli", *args],
+        cwd=Path(__file__).resolve().parents[2],  # harness is not installed: run from the checkout
+        env={**env, "MINIO_STACK_TEST_FAULT": fault},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_fault_entry_point_runs_the_rotation_commands(env: dict[str, str]) -> None:
+    result = _faulty_cli("fail:apply", env, "rotate-root", "--target", "native")
+    assert result.returncode == 2 and "does not exist" in result.stderr  # the normal settings
+    bad = _faulty_cli("explode:apply", env, "rotate-root", "--target", "native")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("Error: MINIO_STACK_TEST_FAULT: 'explode:apply'")

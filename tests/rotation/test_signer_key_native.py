@@ -102,9 +102,9 @@ def test_a_failure_after_the_switch_rolls_back(native_stack: NativeStack) -> Non
     old = stack.signer_keys()
     key = stack.upload_via_signer(b"rolled back\n")
 
-    # MINIO_STACK_TEST_FAULT (tests only): the post-restart check fails.
+    # Through harness/faulty_cli.py: the post-restart check fails.
     result, report = stack.run_json(
-        "rotate-signer-key", "--overlap", "1h", MINIO_STACK_TEST_FAULT="fail:verify-switched"
+        "rotate-signer-key", "--overlap", "1h", fault="fail:verify-switched"
     )
 
     assert result.returncode == 1
@@ -128,10 +128,8 @@ def test_a_crash_after_the_switch_is_finished_by_the_next_run(native_stack: Nati
     key = stack.upload_via_signer(b"crash after switch\n")
     old_url = stack.download_url(key)
 
-    # MINIO_STACK_TEST_FAULT (tests only): the process dies (exit 99) after the restart.
-    crashed = stack.run(
-        "rotate-signer-key", "--overlap", "1h", MINIO_STACK_TEST_FAULT="crash:verify-switched"
-    )
+    # Through harness/faulty_cli.py: the process dies (exit 99) after the restart.
+    crashed = stack.run_with_fault("crash:verify-switched", "rotate-signer-key", "--overlap", "1h")
     assert crashed.returncode == 99
     state = json.loads(stack.signer_state.read_text())
     assert state["phase"] == "verify-switched"
@@ -161,7 +159,7 @@ def test_a_crash_before_the_switch_is_rolled_back(native_stack: NativeStack) -> 
     old = stack.signer_keys()
     env_before = stack.env_file.read_bytes()
 
-    crashed = stack.run("rotate-signer-key", MINIO_STACK_TEST_FAULT="crash:verify-new-key")
+    crashed = stack.run_with_fault("crash:verify-new-key", "rotate-signer-key")
     assert crashed.returncode == 99
     half = json.loads(stack.signer_state.read_text())["new"]["access_key"]
     assert _user_exists(stack, half)
@@ -171,5 +169,28 @@ def test_a_crash_before_the_switch_is_rolled_back(native_stack: NativeStack) -> 
     assert result.returncode == 0, result.stderr
     assert report["recovered"]["action"] == "rolled-back"
     assert not _user_exists(stack, half)
+    assert stack.env_file.read_bytes() == env_before and stack.signer_keys() == old
+    assert not stack.signer_state.exists()
+
+
+@pytest.mark.parametrize("flag", ["--plan", "--dry-run"])  # --dry-run: the hidden alias
+def test_plan_changes_nothing(native_stack: NativeStack, flag: str) -> None:
+    stack = native_stack
+    old = stack.signer_keys()
+    env_before = stack.env_file.read_bytes()
+
+    result, report = stack.run_json("rotate-signer-key", "--overlap", "1h", flag)
+
+    assert result.returncode == 0, result.stderr
+    assert report["ok"] and report["dry_run"]
+    statuses = {s["step"]: s["status"] for s in report["steps"]}
+    assert statuses == {
+        "check-current": "ok",
+        "plan": "ok",
+        "create-user": "skipped",
+        "switch": "skipped",
+        "overlap": "skipped",
+    }
+    assert not _user_exists(stack, report["facts"]["new_key"])
     assert stack.env_file.read_bytes() == env_before and stack.signer_keys() == old
     assert not stack.signer_state.exists()

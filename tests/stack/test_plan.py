@@ -1,4 +1,4 @@
-"""stack/native.py and stack_settings.py: what `up` would run, without running it."""
+"""stack/plan.py and stack/settings.py: what `up` would run, as plain values; nothing runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ import pytest
 
 from common.errors import ConfigError
 from harness.minio_server import ROOT
-from stack import native
+from stack.plan import (
+    MINIO_HEALTH_PATH,
+    SIGNER_HEALTH_PATH,
+    PortCheck,
+    StackPlan,
+    Tools,
+    cluster_nodes,
+    plan_stack,
+    port_check,
+    procfile,
+)
 from stack.settings import load
 from tests.native_stack import TOOLS, example_config, plan_settings
 
@@ -42,7 +52,8 @@ def test_each_process_gets_only_its_share(tmp_path: Path) -> None:
         "PORT": "1",
         "SIGNER_S3_ENDPOINT": "http://elsewhere:1",
     }
-    minio, signer, console = native.plan(plan_settings(tmp_path), config, inherited, TOOLS)
+    plan = plan_stack(plan_settings(tmp_path), config, inherited, TOOLS)
+    minio, signer, console = plan.processes
     assert minio.env["PATH"] == "/usr/bin"
     # .env is the configuration: the shell's MINIO_*/SIGNER_*/PORT never leak in.
     assert minio.env["MINIO_ROOT_PASSWORD"] == config["MINIO_ROOT_PASSWORD"]
@@ -60,11 +71,13 @@ def test_each_process_gets_only_its_share(tmp_path: Path) -> None:
         "CONSOLE_UPSTREAM_HOST",
         "CONSOLE_UPSTREAM_PORT",
     }
+    # The manager itself runs with the basics only: no secret, nothing the stack manages.
+    assert plan.manager_env == {"PATH": "/usr/bin", "HOME": "/home/dev"}
 
 
 def test_commands_are_the_images_commands(tmp_path: Path) -> None:
     s = plan_settings(tmp_path, STACK_API_PORT="9300", STACK_MINIO_CONSOLE_PORT="9301")
-    minio, signer, console = native.plan(s, example_config(), {}, TOOLS)
+    minio, signer, console = plan_stack(s, example_config(), {}, TOOLS).processes
     assert minio.argv[:3] == ("/x/minio-stack", "entrypoint", "--")
     assert minio.argv[3:] == (
         "/x/minio",
@@ -78,22 +91,52 @@ def test_commands_are_the_images_commands(tmp_path: Path) -> None:
     assert signer.argv == ("/x/minio-stack", "signer", "serve")
     assert "console.render" in console.argv and "daemon off;" in console.argv
     assert minio.command.startswith("exec ")
-    procfile = native.procfile((minio, signer, console))
-    assert "console: exec /x/python -m console.render" in procfile
-    assert "PASSWORD" not in procfile and "SECRET" not in procfile  # no environment in it
+    text = procfile((minio, signer, console))
+    assert "console: exec /x/python -m console.render" in text
+    assert "PASSWORD" not in text and "SECRET" not in text  # no environment in it
 
 
-def test_validate_reports_every_programs_problems_at_once(tmp_path: Path) -> None:
-    config = example_config()
-    config.update(MINIO_BUCKET="No", SIGNER_API_TOKENS="short", CONSOLE_MAX_BODY_SIZE="huge")
+def test_a_root_run_gives_nginx_workers_the_invoking_user(tmp_path: Path) -> None:
+    as_root = Tools(TOOLS.minio, TOOLS.minio_stack, TOOLS.python, TOOLS.nginx, "dev")
+    *_, console = plan_stack(plan_settings(tmp_path), example_config(), {}, as_root).processes
+    assert console.argv[console.argv.index("--worker-user") + 1] == "dev"
+
+
+def test_the_plan_names_what_to_make_check_and_wait_for(tmp_path: Path) -> None:
     s = plan_settings(tmp_path)
-    processes = native.plan(s, config, {}, TOOLS)
-    with pytest.raises(ConfigError) as info:
-        native.validate(processes, s)
-    names = {name.split()[0] for name, _ in info.value.problems}
-    assert {"MINIO_BUCKET", "SIGNER_API_TOKENS", "CONSOLE_MAX_BODY_SIZE"} <= names
+    plan = plan_stack(s, example_config(), {}, TOOLS)
+    data = tmp_path / "data"
+    assert plan.names == ("minio", "signer", "console")
+    assert plan.directories == (data, data / "minio", data / "nginx")
+    assert [f.path for f in plan.files] == [data / "Procfile"]
+    assert plan.files[0].text == procfile(plan.processes)
+    assert plan.ports == PortCheck(s.ports())
+    assert dict(plan.health) == {
+        "MinIO API": "http://127.0.0.1:9000" + MINIO_HEALTH_PATH,
+        "signer": "http://127.0.0.1:8080" + SIGNER_HEALTH_PATH,
+        "console proxy": "http://127.0.0.1:9090/healthz",
+        "console": "http://127.0.0.1:9090/",
+    }
+    assert plan.paths.log == data / "stack.log"
 
 
-def test_the_example_config_is_valid_for_all_three(tmp_path: Path) -> None:
-    s = plan_settings(tmp_path)
-    native.validate(native.plan(s, example_config(), {}, TOOLS), s)
+def test_a_cluster_plan_adds_drives_the_balancer_and_node_ports(tmp_path: Path) -> None:
+    plan: StackPlan = plan_stack(plan_settings(tmp_path), example_config(), {}, TOOLS, nodes=2)
+    data = tmp_path / "data"
+    assert plan.names == ("minio", "minio2", "balancer", "signer", "console")
+    drives = [data / "minio-cluster" / f"node{n}" / f"d{d}" for n in (1, 2) for d in (1, 2)]
+    assert plan.directories[3:] == (*drives, data / "balancer")
+    balancer, procfile_ = plan.files
+    assert balancer.path == data / "balancer" / "nginx.conf"
+    assert "server 127.0.0.1:9101" in balancer.text and "server 127.0.0.1:9102" in balancer.text
+    assert procfile_.path == data / "Procfile"
+    assert "STACK_MINIO_CONSOLE_PORT" not in plan.ports.wanted  # each node has its own
+    assert plan.ports.wanted["STACK_API_PORT+202 (node 2)"] == 9202
+    assert plan.ports.clashes == ()
+
+
+def test_a_node_port_on_a_stack_port_is_a_clash_found_without_the_machine(tmp_path: Path) -> None:
+    s = plan_settings(tmp_path, STACK_SIGNER_PORT="9101")
+    check = port_check(s, cluster_nodes(s, 2))
+    assert [name for name, _ in check.clashes] == ["STACK_API_PORT+101 (node 1)"]
+    assert "STACK_SIGNER_PORT" in check.clashes[0][1]
