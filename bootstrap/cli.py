@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from common.cli import CONTEXT, fail, json_option, plan_option
+from common.cli import CONTEXT, fail, json_option, package_group, plan_option
 from common.errors import EXIT_CODES_HELP, ExitCode, StackError
 
 config_option = click.option(
@@ -125,3 +125,9 @@ def entrypoint(config_file: str | None, command: tuple[str, ...]) -> None:
 
 # The root group (minio_stack/cli.py) and `python -m bootstrap` add every command listed here.
 COMMANDS: list[click.Command] = [wait, bootstrap, entrypoint]
+
+main = package_group(
+    "bootstrap",
+    "Wait for MinIO, converge it to its declared state, or run as its container entrypoint.",
+    COMMANDS,
+)

@@ -31,3 +31,10 @@ def fail(error: StackError, as_json: bool = False) -> None:
         click.echo(json.dumps(payload))
     click.echo(f"Error: {error.one_line()}", err=True)
     sys.exit(int(error.exit_code))
+
+
+def package_group(name: str, help_text: str, commands: list[click.Command]) -> click.Group:
+    """A click group of one package's commands: ``python -m <package>``, and (with every
+    package's commands) the root ``minio-stack`` group, all with the same help and version."""
+    group = click.Group(name=name, commands=commands, context_settings=CONTEXT, help=help_text)
+    return click.version_option(package_name="minio-stack")(group)

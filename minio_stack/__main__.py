@@ -2,4 +2,5 @@
 
 from minio_stack.cli import main
 
-main(prog_name="minio-stack")
+if __name__ == "__main__":
+    main(prog_name="minio-stack")

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import click
-
 from bootstrap import cli as bootstrap_cli
-from common.cli import CONTEXT
+from common.cli import package_group
 from rotation import cli as rotation_cli
 from signer import cli as signer_cli
 from stack import cli as stack_cli
 
-
-@click.group(context_settings=CONTEXT)
-@click.version_option(package_name="minio-stack")
-def main() -> None:
-    """minio-stack: a private MinIO with a presigning sidecar, converged and verified."""
-
-
-for _command in (
-    *bootstrap_cli.COMMANDS,
-    *signer_cli.COMMANDS,
-    *stack_cli.COMMANDS,
-    *rotation_cli.COMMANDS,
-):
-    main.add_command(_command)
+main = package_group(
+    "minio-stack",
+    "minio-stack: a private MinIO with a presigning sidecar, converged and verified.",
+    [
+        *bootstrap_cli.COMMANDS,
+        *signer_cli.COMMANDS,
+        *stack_cli.COMMANDS,
+        *rotation_cli.COMMANDS,
+    ],
+)

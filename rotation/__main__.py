@@ -1,5 +1,6 @@
-"""``python -m rotation``: the rotation commands (rotate-root, rotate-signer-key) on their own."""
+"""``python -m rotation``: this package's commands alone, the same as under ``minio-stack``."""
 
 from rotation.cli import main
 
-main(prog_name="python -m rotation")
+if __name__ == "__main__":
+    main(prog_name="python -m rotation")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from common.cli import CONTEXT, fail, json_option, plan_option
+from common.cli import CONTEXT, fail, json_option, package_group, plan_option
 from common.envconfig import parse_duration
 from common.errors import EXIT_CODES_HELP, ConfigError, StackError
 from rotation import passwords, targets
@@ -207,7 +207,6 @@ def rotate_signer_key(
 COMMANDS: list[click.Command] = [rotate_root, rotate_signer_key]
 
 
-@click.group(context_settings=CONTEXT, commands=COMMANDS)
-@click.version_option(package_name="minio-stack")
-def main() -> None:
-    """The credential rotation commands alone (`python -m rotation`)."""
+main = package_group(
+    "rotation", "The credential rotation commands alone: rotate-root, rotate-signer-key.", COMMANDS
+)

@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 
 import click
 
-from common.cli import CONTEXT, fail, json_option
+from common.cli import CONTEXT, fail, json_option, package_group
 from common.envconfig import parse_size
 from common.errors import EXIT_CODES_HELP, ExitCode, StackError
 from signer.core.errors import ErrorCode, SignerError
@@ -322,3 +322,7 @@ def download(
 
 # The root group (minio_stack/cli.py) adds every command listed here.
 COMMANDS: list[click.Command] = [signer_group, presign, upload, download]
+
+main = package_group(
+    "signer", "The signer's commands alone: signer serve, presign, upload, download.", COMMANDS
+)

@@ -1,5 +1,6 @@
-"""``python -m stack``: the local stack's commands (up, down, env-init) on their own."""
+"""``python -m stack``: this package's commands alone, the same as under ``minio-stack``."""
 
 from stack.cli import main
 
-main(prog_name="python -m stack")
+if __name__ == "__main__":
+    main(prog_name="python -m stack")

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 import click
 
-from common.cli import CONTEXT, fail, json_option
+from common.cli import CONTEXT, fail, json_option, package_group
 from common.errors import EXIT_CODES_HELP, ConfigError, ExitCode, StackError
 from stack import compose, envfile
 from stack import settings as stack_mod
@@ -260,7 +260,4 @@ def env_init(as_json: bool) -> None:
 COMMANDS: list[click.Command] = [up, down, env_init]
 
 
-@click.group(context_settings=CONTEXT, commands=COMMANDS)
-@click.version_option(package_name="minio-stack")
-def main() -> None:
-    """The local stack's commands alone (`python -m stack`): up, down, env-init."""
+main = package_group("stack", "The local stack's commands alone: up, down, env-init.", COMMANDS)

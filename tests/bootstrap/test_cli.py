@@ -9,8 +9,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from bootstrap.__main__ import main as bootstrap_main
 from bootstrap.cli import COMMANDS
+from bootstrap.cli import main as bootstrap_main
 from harness.minio_server import ROOT
 from minio_stack.cli import main
 from tests.bootstrap.conftest import env_for, process_env, runner_env
@@ -22,7 +22,7 @@ def test_help(command, flag):
     result = CliRunner().invoke(main, [command, flag], env=runner_env({}))
     assert result.exit_code == 0, result.output
     assert (
-        f"Usage: main {command}" in result.output
+        f"Usage: minio-stack {command}" in result.output
         or f"Usage: minio-stack {command}" in result.output
     )
     assert "Exit codes: 0 ok" in result.output

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import ModuleType
 
+import pytest
 from click.testing import CliRunner
 
 from bootstrap import cli as bootstrap_cli
@@ -41,3 +43,19 @@ def test_version() -> None:
     result = CliRunner().invoke(main, ["--version"], prog_name="minio-stack")
     assert result.exit_code == 0
     assert result.output.startswith("minio-stack, version ")
+
+
+@pytest.mark.parametrize("package", [bootstrap_cli, signer_cli, stack_cli, rotation_cli])
+def test_each_package_runs_alone_with_python_dash_m(package: ModuleType) -> None:
+    name = package.__name__.split(".")[0]
+    result = subprocess.run(
+        [sys.executable, "-m", name, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Usage: python -m {name} ")
+    listed = {line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line}
+    assert listed == {command.name for command in package.COMMANDS}

@@ -47,7 +47,7 @@ def test_help(path: list[str], flag: str) -> None:
     result = CliRunner(env={k: "" for k in os.environ if k.startswith(("SIGNER_", "MINIO_"))})
     outcome = result.invoke(main, [*path, flag])
     assert outcome.exit_code == 0, outcome.output
-    assert outcome.output.startswith(f"Usage: main {' '.join(path)}")
+    assert outcome.output.startswith(f"Usage: minio-stack {' '.join(path)}")
     if path != ["signer"]:
         assert "Exit codes: 0 ok" in outcome.output
 

@@ -1,0 +1,6 @@
+"""``python -m signer``: this package's commands alone, the same as under ``minio-stack``."""
+
+from signer.cli import main
+
+if __name__ == "__main__":
+    main(prog_name="python -m signer")
