@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
 
 from bootstrap.cli import COMMANDS
 from bootstrap.cli import main as bootstrap_main
-from harness.minio_server import ROOT
 from minio_stack.cli import main
-from tests.bootstrap.conftest import env_for, process_env, runner_env
+from tests.bootstrap.conftest import env_for, runner_env
 
 
 @pytest.mark.parametrize("command", [c.name for c in COMMANDS])
@@ -26,21 +23,6 @@ def test_help(command, flag):
         or f"Usage: minio-stack {command}" in result.output
     )
     assert "Exit codes: 0 ok" in result.output
-
-
-def test_python_m_bootstrap_runs_the_package_commands():
-    done = subprocess.run(
-        [sys.executable, "-m", "bootstrap", "--help"],
-        cwd=ROOT,
-        env=process_env({}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("Usage: python -m bootstrap [OPTIONS] COMMAND")
-    for command in COMMANDS:
-        assert f"  {command.name} " in done.stdout
 
 
 @pytest.mark.parametrize("command", [c.name for c in COMMANDS])

@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from minio_stack.cli import main
-from rotation.cli import COMMANDS
 
 
 @pytest.fixture
@@ -86,20 +85,6 @@ def test_both_spellings_are_accepted(env: dict[str, str], command: list[str], fl
     result = CliRunner().invoke(main, [*command, flag], env=env)
     assert result.exit_code == 2
     assert "does not exist" in result.stderr and "No such option" not in result.stderr
-
-
-def test_python_dash_m_rotation_runs_the_rotation_commands() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "rotation", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Usage: python -m rotation ")
-    listed = {line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line}
-    assert listed == {c.name for c in COMMANDS}
 
 
 def _faulty_cli(fault: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

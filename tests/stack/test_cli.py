@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -50,17 +48,3 @@ def test_bad_stack_setting_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_unknown_mode_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["up", "--mode", "kubernetes"])
     assert result.exit_code == 2
-
-
-def test_python_dash_m_stack_runs_the_stack_commands() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "stack", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Usage: python -m stack ")
-    listed = {line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line}
-    assert listed == {c.name for c in COMMANDS}
