@@ -35,8 +35,12 @@ install: $(BIN)/.installed
 minio:
 	@./minio/build.sh
 
+.PHONY: system-packages  ## Install the Debian packages the tests need (nginx, chromium, wrk, ...) if missing
+system-packages:
+	@./scripts/system-packages.sh
+
 .PHONY: test  ## Run the whole test suite against a real MinIO built from source
-test: install minio
+test: install minio system-packages
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: lint  ## Check style and types (read-only): ruff, and mypy --strict on all but tests

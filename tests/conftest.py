@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,14 +12,18 @@ import pytest
 from harness.minio_server import ROOT, MinioServer
 
 SHARED = ROOT.parent / "shared"
+SHARED_SKIP = "../shared/ exists only beside the project in its workspace"
 _counter = itertools.count()
+# In CI every capability must run: a skip there (a missing nginx, chromium, podman, ...) is a
+# failure naming what was missing. Only the ../shared/ tests may skip (a clone has no ../shared/).
+STRICT_SKIPS = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def shared_path(relative: str) -> Path:
     """A file under ../shared/, or a one-line skip (a clone outside the workspace has none)."""
     path = SHARED / relative
     if not path.exists():
-        pytest.skip(f"{path} not found: ../shared/ exists only beside the project in its workspace")
+        pytest.skip(f"{path} not found: {SHARED_SKIP}")
     return path
 
 
@@ -64,6 +69,11 @@ def fresh_minio(minio_factory) -> MinioServer:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
+    if STRICT_SKIPS and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if SHARED_SKIP not in reason:
+            report.outcome = "failed"
+            report.longrepr = f"skipped in CI, where every capability must run: {reason}"
     if report.failed:
         servers = getattr(item, "_minio_servers", []) + getattr(item.config, "_minio_servers", [])
         for server in servers:
