@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 NODES ?= 1
 # `make soak`: the signer under sustained load (tests/reliability/soak.py).
 SOAK_ARGS ?= --duration 60 --connections 64
-PY_DIRS := common bootstrap signer console stack rotation minio_stack harness tests bench
+PY_DIRS := common bootstrap signer console stack rotation minio_stack harness tests bench docs
 
 .PHONY: help  ## Show this list
 help:

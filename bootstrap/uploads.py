@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from minio.commonconfig import ENABLED, Filter
-from minio.error import S3Error
-from minio.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
+from minio.lifecycleconfig import AbortIncompleteMultipartUpload, Rule
 
-from bootstrap import minio_api
+from bootstrap import lifecycle, minio_api
 from bootstrap.minio_api import ApiConfig, ApiValue
-from bootstrap.s3 import Clients, is_code
+from bootstrap.s3 import Clients
 from bootstrap.step import Change, Kind, Step, VerifyError
 from common.envconfig import format_duration, parse_duration
 from common.errors import PermanentError
@@ -125,13 +124,7 @@ def _days(rule: Rule) -> int | None:
 
 
 def lifecycle_read(clients: Clients, desired: LifecycleDesired) -> tuple[Rule, ...]:
-    try:
-        config = clients.retry(clients.s3.get_bucket_lifecycle, desired.bucket)
-    except S3Error as exc:
-        if is_code(exc, "NoSuchBucket", "NoSuchLifecycleConfiguration"):
-            return ()
-        raise
-    return tuple(config.rules) if config else ()
+    return lifecycle.read_rules(clients, desired.bucket)
 
 
 def _is_ours_and_right(rule: Rule, days: int) -> bool:
@@ -140,23 +133,21 @@ def _is_ours_and_right(rule: Rule, days: int) -> bool:
 
 
 def lifecycle_diff(current: tuple[Rule, ...], desired: LifecycleDesired) -> list[Change]:
-    ours = next((r for r in current if r.rule_id == RULE_ID), None)
+    ours = lifecycle.find(current, RULE_ID)
     if ours is not None and _is_ours_and_right(ours, desired.days):
         return []
-    merged = [r for r in current if r.rule_id != RULE_ID] + [abort_rule(desired.days)]
     what = f"lifecycle rule {RULE_ID} of {desired.bucket}"
     after = f"abort after {desired.days}d"
     if ours is None:
-        return [Change(Kind.CREATE, what, None, after, merged)]
-    return [Change(Kind.UPDATE, what, f"abort after {_days(ours)}d ({ours.status})", after, merged)]
+        return [Change(Kind.CREATE, what, None, after)]
+    return [Change(Kind.UPDATE, what, f"abort after {_days(ours)}d ({ours.status})", after)]
 
 
 def lifecycle_apply(
     clients: Clients, desired: LifecycleDesired, changes: list[Change]
 ) -> list[Change]:
-    s3 = clients.s3
-    for change in changes:
-        clients.retry(s3.set_bucket_lifecycle, desired.bucket, LifecycleConfig(change.payload))
+    if changes:
+        lifecycle.put_rule(clients, desired.bucket, abort_rule(desired.days))
     return changes
 
 
@@ -168,7 +159,7 @@ def lifecycle_verify(clients: Clients, desired: LifecycleDesired) -> dict[str, A
 
 
 def lifecycle_observe(current: tuple[Rule, ...]) -> dict[str, Any]:
-    ours = next((r for r in current if r.rule_id == RULE_ID), None)
+    ours = lifecycle.find(current, RULE_ID)
     return {
         "abort_after_days": _days(ours) if ours else None,
         "other_rules": sum(1 for r in current if r.rule_id != RULE_ID),

@@ -36,3 +36,6 @@ STATE_PREFIX = ".minio-stack/"
 # The signer's records of completed and aborted uploads: durable, unlike bootstrap's and
 # rotation's short-lived probe objects, which share the state prefix.
 INTENTS_PREFIX = f"{STATE_PREFIX}intents/"
+# Where a single PUT or a form upload lands until the signer's complete accepts it and copies
+# it to its object key; bootstrap's staging step expires what is left there.
+STAGING_PREFIX = f"{STATE_PREFIX}staging/"

@@ -1,8 +1,15 @@
 """The download use-case: presign a GET of an object an upload created.
 
 The plan (no I/O) checks the key, finds the profile whose prefix it falls under, and decides
-the URL's lifetime and response headers; ``execute`` asks storage whether the object exists
-(so a client learns of a wrong key now, not from storage later) and signs the URL.
+the URL's lifetime, its Content-Disposition and any Content-Type the client asked for;
+``execute`` asks storage whether the object exists (so a client learns of a wrong key now,
+not from storage later) and signs the URL.
+
+What the download serves is pinned in the URL with S3's response-* overrides, never left to
+what the object carries: Content-Disposition and Content-Type always (the stored type only if
+the profile allows it), and a neutral value for any Cache-Control, Content-Encoding,
+Content-Language or Expires the object was stored with (``signer.core.policy``): an uploader
+may have added those to a presigned PUT without the signature covering them.
 """
 
 from __future__ import annotations
@@ -13,7 +20,13 @@ from dataclasses import dataclass
 from common.s3vocab import STATE_PREFIX
 from signer.core.errors import ErrorCode, SignerError
 from signer.core.keys import content_disposition, validate_object_key
-from signer.core.policy import clamp_ttl, normalize_content_type
+from signer.core.policy import (
+    Profile,
+    clamp_ttl,
+    neutral_overrides,
+    normalize_content_type,
+    served_content_type,
+)
 from signer.models import DownloadRequest, DownloadResponse
 from signer.service import SignerService, expires_at
 from signer.usecase import UseCase
@@ -21,9 +34,11 @@ from signer.usecase import UseCase
 
 @dataclass(frozen=True)
 class DownloadPlan:
-    """A download decided: the key, the URL's lifetime and its response-* query."""
+    """A download decided: the key, its profile, the URL's lifetime and the response-* query
+    known before the object is seen (its Content-Type too, if the client asked for one)."""
 
     key: str
+    profile: Profile
     ttl: int
     query: Mapping[str, str]
 
@@ -52,18 +67,24 @@ def plan_download(service: SignerService, req: DownloadRequest, subject: str) ->
                 hint=f"allowed types: {', '.join(sorted(profile.mime_types))}",
             )
         query["response-content-type"] = req.response_content_type
-    return DownloadPlan(key, ttl, query)
+    return DownloadPlan(key, profile, ttl, query)
 
 
 def execute_download(service: SignerService, plan: DownloadPlan) -> DownloadResponse:
-    if service.storage.stat(plan.key) is None:
+    stored = service.storage.stat(plan.key)
+    if stored is None:
         raise SignerError(
             ErrorCode.NOT_FOUND,
             f"no object {plan.key}",
             hint="check the object_key the upload's complete returned",
         )
+    query = {
+        **neutral_overrides(stored.served),
+        "response-content-type": served_content_type(plan.profile, stored.content_type),
+        **plan.query,
+    }
     now = service.now()
-    url = service.sign("GET", plan.key, now=now, expires=plan.ttl, query=plan.query)
+    url = service.sign("GET", plan.key, now=now, expires=plan.ttl, query=query)
     return DownloadResponse(url=url, expires_at=expires_at(now, plan.ttl))
 
 

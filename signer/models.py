@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from signer.core.errors import ErrorCode
-from signer.core.policy import MAX_OBJECT_SIZE, MAX_PARTS
+from signer.core.policy import MAX_PARTS
 
 # Bounds of one call: a presign answers with this many part URLs at most, /v1/uploads/parts
 # signs at most MAX_PARTS_PER_CALL per request (clients fetch the rest lazily, in batches, so
@@ -42,7 +42,9 @@ class PresignRequest(Request):
     content_type: str = Field(
         max_length=255, description="The Content-Type the client will send, e.g. image/png."
     )
-    size_bytes: int = Field(ge=0, le=MAX_OBJECT_SIZE, description="The file's exact size.")
+    # No upper bound here: a size above the profile's size_max is the policy's answer
+    # (size_too_large), whatever its value, not a malformed request.
+    size_bytes: int = Field(ge=0, description="The file's exact size.")
     filename: str | None = Field(
         None,
         max_length=1024,
@@ -73,7 +75,6 @@ class PresignPostRequest(Request):
     size_bytes: int | None = Field(
         None,
         ge=0,
-        le=MAX_OBJECT_SIZE,
         description="Declared size; the policy then allows at most this many bytes "
         "(else the profile's size_max).",
     )
@@ -135,7 +136,10 @@ class DownloadRequest(Request):
 
 class SingleUpload(Response):
     method: Literal["PUT"] = "PUT"
-    url: str
+    url: str = Field(
+        description="Where the bytes go: a staging key of the intent's own; complete moves "
+        "them to object_key."
+    )
     headers: dict[str, str] = Field(description="Send exactly these headers: they are signed.")
 
 
@@ -155,7 +159,10 @@ class MultipartUpload(Response):
 class PostUpload(Response):
     method: Literal["POST"] = "POST"
     url: str
-    fields: dict[str, str] = Field(description="Form fields, before the file field (last).")
+    fields: dict[str, str] = Field(
+        description="Form fields, before the file field (last). Their key is a staging key of "
+        "the intent's own; complete moves the upload to object_key."
+    )
 
 
 class PresignResponse(Response):
@@ -165,7 +172,7 @@ class PresignResponse(Response):
     expires_at: str = Field(description="When the upload URLs expire (RFC 3339, UTC).")
     intent_token: str
     upload: SingleUpload | MultipartUpload
-    get_url: str = Field(description="Presigned GET of the object, valid once it is uploaded.")
+    get_url: str = Field(description="Presigned GET of the object, valid once complete accepts it.")
 
 
 class PresignPostResponse(Response):
@@ -186,7 +193,10 @@ class PartsResponse(Response):
 class CompleteResponse(Response):
     object_key: str
     size_bytes: int
-    etag: str
+    etag: str = Field(
+        description="The stored object's ETag. Every upload is stored by a multipart "
+        "completion, so it has the multipart form (<hex>-<parts>)."
+    )
     content_type: str
     get_url: str
 

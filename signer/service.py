@@ -34,7 +34,7 @@ COMPLETE_GRACE = 3600
 # api stale_uploads_expiry, 24h), so part URLs can be re-signed for a long upload.
 MULTIPART_WINDOW = 86400
 # SSE-C keys go with every part; other SSE headers only with CreateMultipartUpload.
-_PER_PART_HEADER = "x-amz-server-side-encryption-customer-"
+PER_PART_HEADER = "x-amz-server-side-encryption-customer-"
 
 
 def _utcnow() -> datetime:
@@ -113,11 +113,16 @@ class SignerService:
             query=query,
         )
 
-    def get_url(self, key: str, profile: Profile, filename: str | None, now: datetime) -> str:
-        """The presigned GET an upload's answers carry (inline, under the original name)."""
-        query = {}
-        if filename:
-            query["response-content-disposition"] = content_disposition("inline", filename)
+    def get_url(
+        self, key: str, profile: Profile, filename: str | None, content_type: str, now: datetime
+    ) -> str:
+        """The presigned GET an upload's answers carry: inline, under the original name, as
+        the declared type. Both are pinned in the URL (response-*), so the download serves
+        what the signer decided whatever the object carries."""
+        query = {
+            "response-content-disposition": content_disposition("inline", filename),
+            "response-content-type": content_type,
+        }
         return self.sign("GET", key, now=now, expires=profile.get_ttl, query=query)
 
     def object_key(
@@ -162,7 +167,7 @@ class SignerService:
         length = part_length(size, parts.part_size, number)
         headers = {"Content-Length": str(length)}
         headers.update(
-            {k: v for k, v in intent.required_headers.items() if k.startswith(_PER_PART_HEADER)}
+            {k: v for k, v in intent.required_headers.items() if k.startswith(PER_PART_HEADER)}
         )
         url = self.sign(
             "PUT",

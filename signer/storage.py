@@ -1,30 +1,45 @@
 """Every call the signer makes to storage, with the signer's own (bucket-scoped) keys.
 
 minio-py's public API where it has one (stat, remove, bucket check). Create/complete/abort of
-multipart uploads, listing parts and the conditional marker PUT have no public minio-py API,
-so they go through a short-lived URL from ``signer.core.sigv4.presign_url`` and ``requests``:
-a presigned URL works for any S3 operation, and no private minio-py method is needed.
+multipart uploads, listing parts, the server-side copy that promotes a staged upload and the
+conditional marker PUT have no public minio-py API, so they go through a short-lived URL from
+``signer.core.sigv4.presign_url`` and ``requests``: a presigned URL works for any S3
+operation, and no private minio-py method is needed.
+
+Single-PUT and form uploads land on a staging key, ``.minio-stack/staging/<intent id>``;
+``promote`` is how complete moves one to its object key, and it never overwrites: S3 offers
+no conditional copy that MinIO honours (it ignores ``If-None-Match`` on CopyObject), but it
+honours ``If-None-Match: *`` on CompleteMultipartUpload, so the copy is a one-part multipart
+upload completed that way.
 
 Storage's refusals become ``SignerError``s the client can act on; nothing here echoes a URL
-(it would carry a signature) or a key. Calls are bounded by SIGNER_STORAGE_TIMEOUT and not
-retried here: a client retries the whole (idempotent) API call instead.
+(it would carry a signature) or a key. Calls are bounded by SIGNER_STORAGE_TIMEOUT (a
+promotion's copy by more, as it grows with the size) and not retried here: a client retries
+the whole (idempotent) API call instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import xml.etree.ElementTree as ET  # noqa: S405 - parses answers of our own storage server
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape
 
 import requests
 import urllib3
 from minio.error import S3Error, ServerError
 
-from common.s3vocab import CREDENTIAL_CODES, INTENTS_PREFIX, NOT_FOUND_CODES, TEMPORARY_CODES
+from common.s3vocab import (
+    CREDENTIAL_CODES,
+    INTENTS_PREFIX,
+    NOT_FOUND_CODES,
+    STAGING_PREFIX,
+    TEMPORARY_CODES,
+)
 from minio import Minio
 from signer.core.errors import ErrorCode, SignerError
 from signer.core.sigv4 import presign_url
@@ -34,6 +49,14 @@ from signer.settings import Settings
 INTERNAL_URL_TTL = 60
 RETRY_AFTER_SECONDS = 5
 MAX_LIST_PAGES = 11  # 10,000 parts at 1,000 per page, plus one
+# A server-side copy answers only when it is done, so its read timeout grows with the size:
+# at least this rate (measured: MinIO copies about 400 MiB/s on a 2-core test machine).
+COPY_FLOOR_BYTES_PER_SECOND = 32 * 1024 * 1024
+# Headers storage keeps from an upload request and serves back on every GET: the ones a
+# client could add to a presigned PUT without the signature covering them.
+SERVED_HEADERS = frozenset(
+    {"cache-control", "content-disposition", "content-encoding", "content-language", "expires"}
+)
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 KMS_HINT = (
     "storage cannot do the server-side encryption the profile requires: MinIO answers "
@@ -49,6 +72,8 @@ class StoredObject:
     etag: str
     content_type: str
     metadata: Mapping[str, str]
+    # SERVED_HEADERS the object carries, lower-cased names.
+    served: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,6 +85,15 @@ class StoredPart:
 
 class UploadGone(Exception):
     """Storage has no such multipart upload (completed, aborted, or expired)."""
+
+
+class SourceChanged(Exception):
+    """The object a promotion copies from is gone or no longer the one that was checked."""
+
+
+def staging_key(jti: str) -> str:
+    """Where intent ``jti``'s single PUT or form upload lands until complete promotes it."""
+    return STAGING_PREFIX + jti
 
 
 def _unreachable(endpoint: str, exc: BaseException) -> SignerError:
@@ -227,10 +261,11 @@ class Storage:
             raise refusal(exc.status_code, None, None, "read an object") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _unreachable(self.endpoint, exc) from None
+        headers = {name.lower(): value for name, value in (info.metadata or {}).items()}
         metadata = {
-            name.lower().removeprefix("x-amz-meta-"): value
-            for name, value in (info.metadata or {}).items()
-            if name.lower().startswith("x-amz-meta-")
+            name.removeprefix("x-amz-meta-"): value
+            for name, value in headers.items()
+            if name.startswith("x-amz-meta-")
         }
         return StoredObject(
             key=key,
@@ -238,6 +273,7 @@ class Storage:
             etag=(info.etag or "").strip('"'),
             content_type=info.content_type or "",
             metadata=metadata,
+            served={name: headers[name] for name in SERVED_HEADERS if name in headers},
         )
 
     def remove(self, key: str) -> None:
@@ -260,6 +296,7 @@ class Storage:
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
         body: bytes | None = None,
+        timeout: float | None = None,
     ) -> requests.Response:
         url = presign_url(
             method=method,
@@ -276,7 +313,11 @@ class Storage:
         )
         try:
             return self._http.request(
-                method, url, headers=dict(headers or {}), data=body, timeout=self._timeout
+                method,
+                url,
+                headers=dict(headers or {}),
+                data=body,
+                timeout=(self._timeout, timeout or self._timeout),
             )
         except requests.RequestException as exc:
             raise _unreachable(self.endpoint, exc) from None
@@ -284,6 +325,9 @@ class Storage:
     def create_multipart(self, key: str, headers: Mapping[str, str]) -> str:
         """CreateMultipartUpload with ``headers`` (Content-Type, SSE, ...); the upload id."""
         answer = self._request("POST", key, headers=headers, query={"uploads": ""})
+        return self._upload_id(answer)
+
+    def _upload_id(self, answer: requests.Response) -> str:
         if answer.status_code != 200:
             code, message = _error_of(answer.content)
             raise refusal(answer.status_code, code, message, "start the multipart upload")
@@ -291,6 +335,76 @@ class Storage:
         if not upload_id:
             raise refusal(502, "MalformedResponse", "no UploadId", "start the multipart upload")
         return upload_id
+
+    def promote(
+        self,
+        source: StoredObject,
+        key: str,
+        headers: Mapping[str, str],
+        part_headers: Mapping[str, str] | None = None,
+    ) -> str | None:
+        """Copy ``source`` (a staged upload, as stat saw it) to ``key``, the new object getting
+        exactly ``headers`` (Content-Type, metadata, SSE) and nothing the uploader sent; its
+        ETag, or None when an object already is at ``key``. ``part_headers`` go with the copy
+        (SSE-C keys). SourceChanged when ``source`` is gone or is no longer what stat saw.
+
+        The copy is conditional on the source's ETag because a form can be posted again to
+        the same staging key while complete runs: only the object complete checked moves.
+        CreateMultipartUpload's ``If-None-Match`` fails fast where storage honours it (MinIO;
+        SeaweedFS ignores it); CompleteMultipartUpload's is the guarantee (both honour it),
+        so an object that appears at ``key`` during the copy is not overwritten either.
+        """
+        answer = self._request(
+            "POST", key, headers={**headers, "If-None-Match": "*"}, query={"uploads": ""}
+        )
+        if answer.status_code == 412:
+            return None
+        upload_id = self._upload_id(answer)
+        try:
+            part_etag = self._copy_part(source, key, upload_id, part_headers or {})
+            etag = self.complete_multipart(key, upload_id, [(1, part_etag)])
+        except BaseException:
+            self._abort_quietly(key, upload_id)
+            raise
+        if etag is None:
+            self._abort_quietly(key, upload_id)
+        return etag
+
+    def _copy_part(
+        self, source: StoredObject, key: str, upload_id: str, part_headers: Mapping[str, str]
+    ) -> str:
+        """UploadPartCopy of all of ``source`` as part 1; the part's ETag."""
+        answer = self._request(
+            "PUT",
+            key,
+            headers={
+                "x-amz-copy-source": f"/{self.bucket}/{quote(source.key, safe='/')}",
+                "x-amz-copy-source-if-match": f'"{source.etag}"',
+                **part_headers,
+            },
+            query={"partNumber": "1", "uploadId": upload_id},
+            timeout=max(self._timeout, source.size / COPY_FLOOR_BYTES_PER_SECOND),
+        )
+        # Like CompleteMultipartUpload, a copy may answer 200 with an error in the body.
+        code, message = _error_of(answer.content)
+        if answer.status_code == 200 and code is None:
+            etag = _text(_parse_xml(answer.content), "ETag")
+            if etag:
+                return etag.strip('"')
+            raise refusal(502, "MalformedResponse", "no ETag", "copy the upload")
+        if (
+            answer.status_code in (404, 412)
+            or code == "PreconditionFailed"
+            or (code in NOT_FOUND_CODES)
+        ):
+            raise SourceChanged(source.key)
+        raise refusal(answer.status_code, code, message, "copy the upload to its key")
+
+    def _abort_quietly(self, key: str, upload_id: str) -> None:
+        """Abort a promotion that will not complete. Best effort: the error that stopped it
+        is the one to report, and storage's stale-upload expiry removes what remains."""
+        with contextlib.suppress(SignerError, UploadGone):
+            self.abort_multipart(key, upload_id)
 
     def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
         """Every uploaded part of ``upload_id``, in order (ListParts, paged)."""

@@ -12,6 +12,21 @@ completed or aborted) is written to storage as ``.minio-stack/intents/<id>`` wit
 stores its intent id as ``x-amz-meta-intent`` (a signed header, or a POST field), so complete
 only ever judges (and deletes) an object that the same intent uploaded, never another one at
 the same key.
+
+Only complete writes an object key a client names. A single PUT and a form upload land on the
+intent's own staging key (``signer.storage.staging_key``); complete checks what landed there
+and promotes it to the object key with a copy that never overwrites (``Storage.promote``)
+and that carries only the headers the signer chose. That is what makes uploads
+tamper-proof where a presigned URL alone cannot: a POST policy cannot be made conditional
+(storage honours no ``If-None-Match`` on a form), a URL works until it expires whatever
+complete or abort did, and storage keeps headers a client added to a PUT without the
+signature covering them. So, however a client uses what it holds: no upload overwrites an
+object (another intent's, with a reused key_base, gets ``conflict``); nothing changes an
+object after complete accepted it; an upload after abort only reaches a staging key, never
+downloadable and never promoted; and a download serves the headers the signer set. A
+multipart upload is created at the object key with the signer's headers (a part's headers
+are never stored), its URLs die with it when it is completed or aborted, and it is
+completed only with all its parts, ``If-None-Match: *``.
 """
 
 from __future__ import annotations
@@ -44,8 +59,8 @@ from signer.models import (
     PresignResponse,
     SingleUpload,
 )
-from signer.service import SignerService, expires_at, rfc3339
-from signer.storage import StoredObject, UploadGone
+from signer.service import PER_PART_HEADER, SignerService, expires_at, rfc3339
+from signer.storage import SourceChanged, StoredObject, UploadGone, staging_key
 from signer.usecase import UseCase
 
 # Stored with every upload (a signed header, a create header, a POST field): complete only
@@ -141,10 +156,7 @@ def plan_upload(service: SignerService, req: PresignRequest, subject: str) -> Up
     multipart = None
     if strategy == "multipart":
         part_size, part_count = plan_parts(req.size_bytes, profile.part_size)
-        headers = {"Content-Type": req.content_type, INTENT_HEADER: intent.id}
-        multipart = MultipartPlan(
-            req.size_bytes, part_size, part_count, {**headers, **intent.required_headers}
-        )
+        multipart = MultipartPlan(req.size_bytes, part_size, part_count, _object_headers(intent))
     return UploadPlan(intent, profile, key_base, now, _put_ttl(profile), checksum, multipart)
 
 
@@ -161,8 +173,22 @@ def execute_upload(service: SignerService, plan: UploadPlan) -> PresignResponse:
         expires_at=expires_at(plan.now, plan.ttl),
         intent_token=service.issue(intent, plan.profile, plan.now),
         upload=upload,
-        get_url=service.get_url(intent.object_key, plan.profile, intent.filename, plan.now),
+        get_url=_get_url(service, intent, plan.profile, plan.now),
     )
+
+
+def _get_url(service: SignerService, intent: Intent, profile: Profile, now: datetime) -> str:
+    return service.get_url(intent.object_key, profile, intent.filename, intent.content_type, now)
+
+
+def _object_headers(intent: Intent) -> dict[str, str]:
+    """What the object at the intent's key is stored with: the declared type, the intent's
+    id, the profile's required headers (SSE). Nothing else, whatever the uploader sent."""
+    return {
+        "Content-Type": intent.content_type,
+        INTENT_HEADER: intent.id,
+        **intent.required_headers,
+    }
 
 
 def _single_upload(service: SignerService, plan: UploadPlan) -> SingleUpload:
@@ -176,7 +202,9 @@ def _single_upload(service: SignerService, plan: UploadPlan) -> SingleUpload:
         INTENT_HEADER: intent.id,
         **intent.required_headers,
     }
-    url = service.sign("PUT", intent.object_key, now=plan.now, expires=plan.ttl, headers=headers)
+    url = service.sign(
+        "PUT", staging_key(intent.id), now=plan.now, expires=plan.ttl, headers=headers
+    )
     return SingleUpload(url=url, headers=headers)
 
 
@@ -251,7 +279,7 @@ def execute_post(service: SignerService, plan: PostPlan) -> PresignPostResponse:
     url, fields = sigv4.presign_post(
         endpoint=s.public_endpoint,
         bucket=s.bucket,
-        key=intent.object_key,
+        key=staging_key(intent.id),
         access_key=s.access_key,
         secret_key=s.secret_key,
         region=s.region,
@@ -275,7 +303,7 @@ def execute_post(service: SignerService, plan: PostPlan) -> PresignPostResponse:
         expires_at=expires_at(plan.now, plan.ttl),
         intent_token=service.issue(intent, plan.profile, plan.now),
         upload=PostUpload(url=url, fields=fields),
-        get_url=service.get_url(intent.object_key, plan.profile, intent.filename, plan.now),
+        get_url=_get_url(service, intent, plan.profile, plan.now),
     )
 
 
@@ -366,6 +394,8 @@ def execute_complete(service: SignerService, plan: CompletePlan) -> CompleteResp
             "parts are only for multipart uploads",
             hint="complete a single or form upload with just the intent_token",
         )
+    else:
+        _promote(service, intent)
     stored = _own_object(service, intent)
     _check_stored(service, intent, stored)
     record = {
@@ -375,16 +405,14 @@ def execute_complete(service: SignerService, plan: CompletePlan) -> CompleteResp
         "sub": plan.subject,
     }
     if not service.storage.record_intent(intent.id, "completed", record):
-        raise SignerError(
-            ErrorCode.CONFLICT, "this upload intent was already completed", hint=_SINGLE_USE
-        )
+        _lost_the_record(service, intent)
     profile = service.intent_profile(intent)
     return CompleteResponse(
         object_key=key,
         size_bytes=stored.size,
         etag=stored.etag,
         content_type=stored.content_type,
-        get_url=service.get_url(key, profile, intent.filename, service.now()),
+        get_url=_get_url(service, intent, profile, service.now()),
     )
 
 
@@ -394,6 +422,53 @@ def _check_unused(service: SignerService, intent: Intent) -> None:
         raise SignerError(
             ErrorCode.CONFLICT, f"this upload intent was already {state}", hint=_SINGLE_USE
         )
+
+
+def _lost_the_record(service: SignerService, intent: Intent) -> None:
+    """Another call used the intent while this complete ran. If it was an abort, the object
+    this complete stored goes too: abort records first, then removes, so whichever of the two
+    ran last, no object outlives its abort."""
+    state = service.storage.intent_state(intent.id) or "completed"
+    if state == "aborted":
+        service.storage.remove(intent.object_key)
+    raise SignerError(
+        ErrorCode.CONFLICT, f"this upload intent was already {state}", hint=_SINGLE_USE
+    )
+
+
+def _promote(service: SignerService, intent: Intent) -> None:
+    """Move a single or form upload from its staging key to its object key, if it is what
+    the intent allowed (else it is deleted, and the answer says why).
+
+    Nothing staged: nothing was uploaded, or an earlier complete promoted it and stopped
+    before writing its record; ``_own_object`` tells which next. The promotion never
+    overwrites: when an object already is at the key (this intent's, promoted before, or
+    another intent's with a reused key_base, which ``_own_object`` answers with
+    ``conflict``), nothing moves. Either way the staged object is of no more use and goes.
+    """
+    staged = service.storage.stat(staging_key(intent.id))
+    if staged is None:
+        return
+    _check_stored(service, intent, staged)
+    copy_headers = {
+        name: value
+        for name, value in intent.required_headers.items()
+        if name.startswith(PER_PART_HEADER)
+    }
+    # The staged object is encrypted with the same SSE-C key the copy encrypts with.
+    copy_headers.update(
+        {f"x-amz-copy-source-{name.removeprefix('x-amz-')}": v for name, v in copy_headers.items()}
+    )
+    try:
+        service.storage.promote(staged, intent.object_key, _object_headers(intent), copy_headers)
+    except SourceChanged:
+        _check_unused(service, intent)  # an abort removed it meanwhile?
+        raise SignerError(
+            ErrorCode.CONFLICT,
+            "the upload changed while it was being completed (it was sent again)",
+            hint="complete again once the upload has finished",
+        ) from None
+    service.storage.remove(staged.key)
 
 
 def _complete_multipart(
@@ -428,6 +503,7 @@ def _part_list(
                 "no part of this upload is in storage yet",
                 hint="upload the parts with the URLs from presign first",
             )
+        _check_every_part(parts, [p.part_number for p in stored], "have not been uploaded")
         return [(p.part_number, p.etag) for p in stored]
     numbers = [p.part_number for p in given]
     if not given or numbers != sorted(set(numbers)):
@@ -442,7 +518,24 @@ def _part_list(
             f"part {numbers[-1]} is beyond this upload's {parts.part_count} parts",
             hint="send only the parts the presign planned",
         )
+    _check_every_part(parts, numbers, "are missing from parts")
     return [(p.part_number, p.etag) for p in given]
+
+
+def _check_every_part(parts: Parts, numbers: Sequence[int], missing_means: str) -> None:
+    """A multipart upload completes with all its parts or not at all: each part URL signs the
+    part's exact length, so all of them make exactly the declared size, and fewer would make
+    a smaller object than the intent declared. Refused before completing, so the upload
+    stays and the client can send what is missing and complete again."""
+    missing = sorted(set(range(1, parts.part_count + 1)) - set(numbers))
+    if missing:
+        shown = ", ".join(str(n) for n in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"parts {shown} of this upload's {parts.part_count} {missing_means}: the object "
+            "would be smaller than declared",
+            hint="upload every part (ask /v1/uploads/parts for URLs), then complete again",
+        )
 
 
 def _own_object(service: SignerService, intent: Intent) -> StoredObject:
@@ -466,10 +559,12 @@ def _own_object(service: SignerService, intent: Intent) -> StoredObject:
 
 
 def _check_stored(service: SignerService, intent: Intent, stored: StoredObject) -> None:
-    """The stored object is what the intent allowed; otherwise delete it and say why."""
+    """The stored object (staged, or at the intent's key) is what the intent allowed;
+    otherwise delete it and say why."""
     size, size_max = stored.size, intent.size_max
-    # A single PUT declared its exact size; a multipart or form upload may hold up to size_max.
-    declared = intent.size if intent.strategy == "single" else None
+    # A single PUT and a multipart upload declared their exact size; a form may hold up to
+    # size_max.
+    declared = intent.size if intent.strategy != "post" else None
     problem: SignerError | None = None
     if size > size_max or (declared is not None and size > declared):
         problem = SignerError(
@@ -491,7 +586,7 @@ def _check_stored(service: SignerService, intent: Intent, stored: StoredObject) 
             hint="the object was deleted; upload with exactly the signed headers",
         )
     if problem is not None:
-        service.storage.remove(intent.object_key)
+        service.storage.remove(stored.key)
         raise problem
 
 
@@ -523,16 +618,30 @@ def execute_abort(service: SignerService, plan: AbortPlan) -> AbortResponse:
     _check_unused(service, intent)
     if intent.parts is not None:
         _abort_multipart(service, intent, intent.parts)
+        _record_abort(service, intent, plan.subject)
     else:
+        # Recorded first, then removed: a complete running meanwhile finds the intent
+        # aborted when it records, and removes what it promoted (_lost_the_record). The URL
+        # still works until it expires, but it only reaches the staging key, which is never
+        # downloadable and never promoted now.
+        _record_abort(service, intent, plan.subject)
+        service.storage.remove(staging_key(intent.id))
         stored = service.storage.stat(key)
         if stored is not None and stored.metadata.get(INTENT_METADATA) == intent.id:
             service.storage.remove(key)
-    record = {"object_key": key, "aborted_at": rfc3339(service.now()), "sub": plan.subject}
+    return AbortResponse(object_key=key, aborted=True)
+
+
+def _record_abort(service: SignerService, intent: Intent, subject: str) -> None:
+    record = {
+        "object_key": intent.object_key,
+        "aborted_at": rfc3339(service.now()),
+        "sub": subject,
+    }
     if not service.storage.record_intent(intent.id, "aborted", record):
         raise SignerError(
             ErrorCode.CONFLICT, "this upload intent was already used", hint=_SINGLE_USE
         )
-    return AbortResponse(object_key=key, aborted=True)
 
 
 def _abort_multipart(service: SignerService, intent: Intent, parts: Parts) -> None:

@@ -246,6 +246,43 @@ def normalize_content_type(content_type: str) -> str:
     return media
 
 
+# What a download serves is the signer's decision, never the uploader's: a client can add
+# headers the signature does not cover to a presigned PUT (Cache-Control, Content-Encoding,
+# ...) and storage keeps and serves them. Complete stores only what the signer chose, but an
+# object written another way (before the kit staged uploads, or behind its back) may still
+# carry one, so a download URL pins each such header to a neutral value with S3's response-*
+# overrides. Content-Type and Content-Disposition are pinned on every URL (signer.downloads).
+NEUTRAL_RESPONSE_HEADERS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        # Not kept by shared caches: a presigned URL's answer must not outlive the URL.
+        "cache-control": ("response-cache-control", "private"),
+        # The bytes as stored: a browser must not decode (or be told to decode) them.
+        "content-encoding": ("response-content-encoding", "identity"),
+        "content-language": ("response-content-language", "und"),  # BCP 47: undetermined
+        "expires": ("response-expires", "0"),  # RFC 9111: an invalid date means expired
+    }
+)
+FALLBACK_CONTENT_TYPE = "application/octet-stream"
+
+
+def neutral_overrides(served: Mapping[str, str]) -> dict[str, str]:
+    """The response-* query that pins every header in ``served`` (the stored object's, lower-
+    case names) that the signer never sets to a neutral value."""
+    pinned = NEUTRAL_RESPONSE_HEADERS
+    return dict(pinned[name] for name in sorted(served) if name in pinned)
+
+
+def served_content_type(profile: Profile, stored: str) -> str:
+    """The Content-Type a download serves for an object stored with ``stored``: that type if
+    the profile allows its media type, else application/octet-stream (a type the policy never
+    allowed, e.g. text/html, must not be served from storage's origin)."""
+    try:
+        media = normalize_content_type(stored)
+    except SignerError:
+        return FALLBACK_CONTENT_TYPE
+    return stored if media in profile.mime_types else FALLBACK_CONTENT_TYPE
+
+
 def check_upload(
     profile: Profile, *, content_type: str, size_bytes: int, ext: str | None = None
 ) -> str:
@@ -385,6 +422,9 @@ DEFAULT_POLICY = Policy(
                 "video/webm": "webm",
             },
             size_max=5 * GiB,
+            # Signed into every upload URL: storage encrypts the object at rest (SSE-S3) or
+            # refuses the upload; bootstrap gives MinIO the KMS key this needs.
+            required_headers={"x-amz-server-side-encryption": "AES256"},
         )
     }
 )

@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ class Identity:
     minio: MinioServer
     bucket: str
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)  # never in a failing test's output
 
     @property
     def root(self) -> Minio:
@@ -98,6 +98,19 @@ def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("signer-policy") / "policy.yaml"
     path.write_text(POLICY_YAML)
     return path
+
+
+@pytest.fixture(scope="session")
+def no_kms_env(
+    tmp_path_factory: pytest.TempPathFactory, policy_file: Path
+) -> Iterator[dict[str, str]]:
+    """A signer environment on a MinIO without a KMS (test MinIOs have one, as the kit's
+    has), where an SSE header gets 501 NotImplemented: what BUCKET_ENCRYPTION=off meets."""
+    base = tmp_path_factory.mktemp("minio-no-kms")
+    server = MinioServer(data_dir=base / "data", log_path=base / "minio.log", kms_key="")
+    server.start()
+    yield environment(make_identity(server, "signer-" + secrets.token_hex(4)), policy_file)
+    server.stop()
 
 
 def environment(identity: Identity, policy_file: Path, **extra: str) -> dict[str, str]:
@@ -190,6 +203,13 @@ class Api:
 @pytest.fixture(scope="session")
 def api(signer: RunningSigner) -> Api:
     return Api(signer.url)
+
+
+@pytest.fixture(scope="session")
+def signer_without_kms(no_kms_env: dict[str, str]) -> Iterator[RunningSigner]:
+    running = RunningSigner(create_app(load(no_kms_env))).start()
+    yield running
+    running.stop()
 
 
 def assert_error(answer: requests.Response, status: int, code: str) -> dict[str, Any]:

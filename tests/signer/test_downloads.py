@@ -79,3 +79,48 @@ def test_download_lifetime_is_clamped_to_the_profile(api: Api, stored: str) -> N
 def test_download_keys_are_checked(api: Api, key: str, expected: str) -> None:
     error = assert_error(api.post(DOWNLOAD, {"object_key": key}), 400, "bad_request")
     assert expected in error["message"]
+
+
+@pytest.fixture(scope="module")
+def dressed(identity: Identity) -> str:
+    """An object stored with headers the signer never sets (as a PUT with unsigned headers
+    left one before uploads were staged), under a type the profile does not allow."""
+    key = "uploads/2026/01/dressed-up.txt"
+    url = identity.root.get_presigned_url("PUT", identity.bucket, key)
+    # Unsigned headers on a presigned PUT: storage keeps and serves them.
+    headers = {
+        "Content-Type": "text/html",
+        "Content-Disposition": 'attachment; filename="invoice.pdf.exe"',
+        "Content-Encoding": "gzip",
+        "Cache-Control": "public, max-age=31536000",
+        "Expires": "Thu, 01 Dec 2094 16:00:00 GMT",
+        "Content-Language": "de",
+    }
+    sent = requests.put(url, data=b"<script>alert(1)</script>", headers=headers, timeout=10)
+    assert sent.status_code == 200, sent.text
+    return key
+
+
+def test_a_download_serves_what_the_signer_decides(api: Api, dressed: str) -> None:
+    signed = api.ok(DOWNLOAD, {"object_key": dressed, "filename": "notes.txt"})
+    fetched = requests.get(signed["url"], timeout=10, stream=True)
+    assert fetched.status_code == 200
+    assert fetched.raw.read(decode_content=False) == b"<script>alert(1)</script>"
+    headers = fetched.headers
+    # text/html is not in the profile: served as bytes to save, not as a page.
+    assert headers["Content-Type"] == "application/octet-stream"
+    assert headers["Content-Disposition"].startswith('attachment; filename="notes.txt"')
+    assert headers["Cache-Control"] == "private"
+    assert headers["Content-Encoding"] == "identity"
+    assert headers["Expires"] == "0"
+    assert headers["Content-Language"] == "und"
+
+
+def test_a_clean_object_is_served_without_extra_headers(api: Api, stored: str) -> None:
+    signed = api.ok(DOWNLOAD, {"object_key": stored})
+    query = parse_qs(urlsplit(signed["url"]).query)
+    assert query["response-content-type"] == ["text/plain"]
+    assert query["response-content-disposition"] == ["attachment"]
+    assert not {"response-cache-control", "response-content-encoding", "response-expires"} & set(
+        query
+    )

@@ -106,3 +106,22 @@ def test_a_download_key_belongs_to_the_most_specific_profile(settings: Settings)
     assert service.profile_for_key("uploads/2026/01/k.txt").name == "default"
     with pytest.raises(SignerError, match="outside every upload profile"):
         service.profile_for_key("elsewhere/k.txt")
+
+
+def test_get_url_pins_what_the_download_serves(settings: Settings) -> None:
+    """An upload's get_url says inline, under the original name if there is one, as the
+    declared type: whatever the object carries, storage serves that."""
+    service = SignerService(settings, Storage.from_settings(settings))
+    profile = settings.policy.profile(None)
+    now = datetime.now(UTC)
+
+    def query(filename: str | None) -> dict[str, list[str]]:
+        url = service.get_url("uploads/k.txt", profile, filename, "text/plain; charset=utf-8", now)
+        return parse_qs(urlsplit(url).query)
+
+    named = query("Bericht.txt")
+    assert named["response-content-disposition"] == [
+        "inline; filename=\"Bericht.txt\"; filename*=UTF-8''Bericht.txt"
+    ]
+    assert named["response-content-type"] == ["text/plain; charset=utf-8"]
+    assert query(None)["response-content-disposition"] == ["inline"]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import secrets
+import xml.etree.ElementTree as ET  # noqa: S405 - reads the test's own MinIO
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import requests
@@ -11,11 +14,13 @@ import requests
 from common.s3vocab import INTENTS_PREFIX
 from harness.minio_server import free_port
 from signer.core.errors import ErrorCode, SignerError
-from signer.settings import Settings
-from signer.storage import Storage, UploadGone
+from signer.core.sigv4 import presign_url
+from signer.settings import Settings, load
+from signer.storage import SourceChanged, Storage, UploadGone, staging_key
 from tests.signer.conftest import Identity
 
 MiB = 1024 * 1024
+S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +119,8 @@ def test_a_wrong_part_list_is_bad_request(storage: Storage) -> None:
     storage.abort_multipart(name, upload_id)
 
 
-def test_sse_without_kms_is_storage_denied(storage: Storage) -> None:
+def test_sse_without_kms_is_storage_denied(no_kms_env: dict[str, str]) -> None:
+    storage = Storage.from_settings(load(no_kms_env))
     with pytest.raises(SignerError) as caught:
         storage.create_multipart(
             key(), {"Content-Type": "text/plain", "x-amz-server-side-encryption": "AES256"}
@@ -172,3 +178,124 @@ def test_unreachable_storage_says_retry(settings: Settings) -> None:
         assert caught.value.code is ErrorCode.STORAGE_DENIED
         assert caught.value.retry_after_seconds == 5
         assert "X-Amz" not in caught.value.message and settings.secret_key not in str(caught.value)
+
+
+# --- promote: how complete moves a staged upload to its key ---------------------------------
+
+
+def _staged(identity: Identity, body: bytes, **headers: str) -> str:
+    """A staged upload as a client's PUT leaves it, headers the signer never signs included."""
+    name = staging_key(secrets.token_hex(8))
+    identity.root.put_object(
+        identity.bucket,
+        name,
+        io.BytesIO(body),
+        len(body),
+        content_type="text/plain",
+        metadata=headers,
+    )
+    return name
+
+
+def _multipart_uploads(settings: Settings, name: str) -> list[str]:
+    """The upload ids storage still holds for ``name`` (ListMultipartUploads)."""
+    url = presign_url(
+        method="GET",
+        endpoint=settings.s3_endpoint,
+        bucket=None,
+        key=settings.bucket,
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        region=settings.region,
+        expires=60,
+        now=datetime.now(UTC),
+        query={"uploads": "", "prefix": name},
+    )
+    answer = requests.get(url, timeout=10)
+    assert answer.status_code == 200, answer.text
+    root = ET.fromstring(answer.content)  # noqa: S314 - the test's own MinIO
+    return [e.text or "" for e in root.iter(f"{S3_NS}UploadId")]
+
+
+def test_promote_copies_with_exactly_the_given_headers(
+    storage: Storage, identity: Identity
+) -> None:
+    source = _staged(
+        identity,
+        b"promoted",
+        **{"Content-Disposition": "attachment; filename=x.exe", "Cache-Control": "public"},
+    )
+    staged = storage.stat(source)
+    assert staged is not None
+    assert staged.served == {
+        "content-disposition": "attachment; filename=x.exe",
+        "cache-control": "public",
+    }
+    name = key()
+    etag = storage.promote(staged, name, {"Content-Type": "text/plain", "x-amz-meta-intent": "i"})
+    assert etag and etag.endswith("-1")
+    found = storage.stat(name)
+    assert found is not None
+    assert (found.size, found.etag, found.content_type) == (8, etag, "text/plain")
+    assert found.metadata == {"intent": "i"} and found.served == {}
+    assert identity.root.get_object(identity.bucket, name).read() == b"promoted"
+
+
+def test_promote_never_overwrites(storage: Storage, identity: Identity, settings: Settings) -> None:
+    staged = storage.stat(_staged(identity, b"second"))
+    assert staged is not None
+    name = key()
+    identity.root.put_object(identity.bucket, name, io.BytesIO(b"first"), 5)
+    assert storage.promote(staged, name, {"Content-Type": "text/plain"}) is None
+    assert identity.root.get_object(identity.bucket, name).read() == b"first"
+    assert _multipart_uploads(settings, name) == []
+
+
+def test_promote_refuses_a_source_that_changed(
+    storage: Storage, identity: Identity, settings: Settings
+) -> None:
+    """A form can be posted again to its staging key while complete runs: only the object
+    complete checked (its ETag) is promoted, and no upload is left behind."""
+    source = _staged(identity, b"checked")
+    staged = storage.stat(source)
+    assert staged is not None
+    identity.root.put_object(identity.bucket, source, io.BytesIO(b"swapped"), 7)
+    name = key()
+    with pytest.raises(SourceChanged):
+        storage.promote(staged, name, {"Content-Type": "text/plain"})
+    identity.root.remove_object(identity.bucket, source)
+    with pytest.raises(SourceChanged):
+        storage.promote(staged, name, {"Content-Type": "text/plain"})
+    assert storage.stat(name) is None
+    assert _multipart_uploads(settings, name) == []
+
+
+def test_promote_copies_an_empty_upload(storage: Storage, identity: Identity) -> None:
+    staged = storage.stat(_staged(identity, b""))
+    assert staged is not None
+    name = key()
+    assert storage.promote(staged, name, {"Content-Type": "text/plain"})
+    found = storage.stat(name)
+    assert found is not None and found.size == 0
+
+
+def test_promote_never_overwrites_an_object_that_appears_meanwhile(
+    settings: Settings, identity: Identity
+) -> None:
+    """Where CreateMultipartUpload's If-None-Match is not honoured (SeaweedFS), or an object
+    arrives while the copy runs, CompleteMultipartUpload's If-None-Match still refuses; the
+    promotion's upload is then aborted."""
+    name = key()
+
+    class Racing(Storage):
+        def _copy_part(self, *args: Any, **kwargs: Any) -> str:
+            etag = super()._copy_part(*args, **kwargs)
+            identity.root.put_object(identity.bucket, name, io.BytesIO(b"first"), 5)
+            return etag
+
+    racing = Racing.from_settings(settings)
+    staged = racing.stat(_staged(identity, b"second"))
+    assert staged is not None
+    assert racing.promote(staged, name, {"Content-Type": "text/plain"}) is None
+    assert identity.root.get_object(identity.bucket, name).read() == b"first"
+    assert _multipart_uploads(settings, name) == []

@@ -12,7 +12,9 @@ import hashlib
 import io
 import json
 import socket
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -20,8 +22,11 @@ import requests
 
 from signer.core.errors import ErrorCode, SignerError
 from signer.core.sigv4 import presign_url
+from signer.models import AbortRequest, AbortResponse, CompleteRequest
+from signer.service import SignerService
 from signer.settings import Settings
-from signer.uploads import checksum_header
+from signer.storage import Storage, staging_key
+from signer.uploads import abort_upload, checksum_header, complete_upload
 from tests.signer.conftest import Api, Identity, assert_error
 
 MiB = 1024 * 1024
@@ -66,12 +71,25 @@ def jti_of(intent: dict) -> str:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"]
 
 
-def plant(identity: Identity, intent: dict, body: bytes, content_type: str) -> None:
-    """Store ``body`` at the intent's key behind the signer's back (root), as if storage had
-    accepted something the URL did not allow."""
+def staged(intent: dict) -> str:
+    """Where the intent's single PUT or form upload lands until complete promotes it."""
+    return staging_key(jti_of(intent))
+
+
+def one_part_etag(body: bytes) -> str:
+    """S3's ETag of an object completed from one part holding ``body``."""
+    part = hashlib.md5(body, usedforsecurity=False).digest()
+    return hashlib.md5(part, usedforsecurity=False).hexdigest() + "-1"
+
+
+def plant(
+    identity: Identity, intent: dict, body: bytes, content_type: str, key: str | None = None
+) -> None:
+    """Store ``body`` where the intent's upload lands (or at ``key``) behind the signer's back
+    (root), as if storage had accepted something the URL did not allow."""
     identity.root.put_object(
         identity.bucket,
-        intent["object_key"],
+        key or staged(intent),
         io.BytesIO(body),
         len(body),
         content_type=content_type,
@@ -106,6 +124,8 @@ def test_single_put_round_trip_gives_back_identical_bytes(api: Api, identity: Id
     )
     assert intent["strategy"] == "single"
     assert intent["object_key"].startswith("uploads/") and intent["object_key"].endswith(".bin")
+    # The bytes go to the intent's own staging key; complete moves them to object_key.
+    assert urlsplit(intent["upload"]["url"]).path.endswith("/" + staged(intent))
     assert intent["upload"]["headers"] == {
         "Content-Type": "application/octet-stream",
         "Content-Length": str(len(body)),
@@ -113,15 +133,19 @@ def test_single_put_round_trip_gives_back_identical_bytes(api: Api, identity: Id
         "x-amz-meta-intent": jti_of(intent),
     }
     assert put(intent["upload"], body).status_code == 200
+    assert requests.get(intent["get_url"], timeout=30).status_code == 404  # not completed yet
 
     done = api.ok(COMPLETE, {"intent_token": intent["intent_token"]})
     assert done["object_key"] == intent["object_key"]
     assert done["size_bytes"] == len(body)
     assert done["content_type"] == "application/octet-stream"
-    assert done["etag"] == hashlib.md5(body, usedforsecurity=False).hexdigest()
+    # Stored by a one-part multipart completion (the promotion): S3's multipart ETag form.
+    assert done["etag"] == one_part_etag(body)
+    assert identity.root.stat_object(identity.bucket, done["object_key"]).etag == done["etag"]
     fetched = requests.get(done["get_url"], timeout=30)
     assert fetched.status_code == 200 and fetched.content == body
     assert requests.get(intent["get_url"], timeout=30).content == body
+    assert not exists(identity, staged(intent))
 
 
 def test_urls_are_signed_for_the_public_endpoint(
@@ -191,6 +215,8 @@ def test_a_second_put_on_the_same_url_is_refused(api: Api, identity: Identity) -
     assert put(intent["upload"], b"first").status_code == 200
     again = put(intent["upload"], b"other")
     assert again.status_code == 412 and storage_code(again) == "PreconditionFailed"
+    assert identity.root.get_object(identity.bucket, staged(intent)).read() == b"first"
+    api.ok(COMPLETE, {"intent_token": intent["intent_token"]})
     stored = identity.root.get_object(identity.bucket, intent["object_key"])
     assert stored.read() == b"first"
 
@@ -260,6 +286,7 @@ def test_complete_deletes_an_object_larger_than_declared(api: Api, identity: Ide
     answer = api.post(COMPLETE, {"intent_token": intent["intent_token"]})
     body = assert_error(answer, 413, "size_too_large")
     assert "20 bytes" in body["message"] and "deleted" in body["hint"]
+    assert not exists(identity, staged(intent))
     assert not exists(identity, intent["object_key"])
 
 
@@ -270,6 +297,7 @@ def test_complete_deletes_an_object_of_another_type(api: Api, identity: Identity
         api.post(COMPLETE, {"intent_token": intent["intent_token"]}), 415, "mime_not_allowed"
     )
     assert "image/png" in body["message"]
+    assert not exists(identity, staged(intent))
     assert not exists(identity, intent["object_key"])
 
 
@@ -279,7 +307,23 @@ def test_complete_deletes_a_single_upload_smaller_than_declared(
     intent = presign(api, size_bytes=10)
     plant(identity, intent, b"y" * 3, "text/plain")
     assert_error(api.post(COMPLETE, {"intent_token": intent["intent_token"]}), 400, "bad_request")
+    assert not exists(identity, staged(intent))
     assert not exists(identity, intent["object_key"])
+
+
+def test_complete_finishes_an_upload_already_at_its_key(api: Api, identity: Identity) -> None:
+    """Nothing staged, and the intent's own object at its key: an earlier complete promoted
+    it and stopped before writing its record. Complete judges it there and finishes."""
+    intent = presign(api, size_bytes=4)
+    plant(identity, intent, b"kept", "text/plain", key=intent["object_key"])
+    done = api.ok(COMPLETE, {"intent_token": intent["intent_token"]})
+    assert done["size_bytes"] == 4
+    assert requests.get(done["get_url"], timeout=30).content == b"kept"
+
+    wrong = presign(api, size_bytes=4)
+    plant(identity, wrong, b"too long", "text/plain", key=wrong["object_key"])
+    assert_error(api.post(COMPLETE, {"intent_token": wrong["intent_token"]}), 413, "size_too_large")
+    assert not exists(identity, wrong["object_key"])
 
 
 def test_complete_never_judges_another_intents_object(api: Api, identity: Identity) -> None:
@@ -292,11 +336,13 @@ def test_complete_never_judges_another_intents_object(api: Api, identity: Identi
 
     second = presign(api, size_bytes=9, **fields)
     assert second["object_key"] == first["object_key"]
-    assert put(second["upload"], b"overwrite").status_code == 412
+    # Its bytes reach only its own staging key; complete's promotion refuses to overwrite.
+    assert put(second["upload"], b"overwrite").status_code == 200
     error = assert_error(
         api.post(COMPLETE, {"intent_token": second["intent_token"]}), 409, "conflict"
     )
     assert "key_base" in error["hint"]
+    assert not exists(identity, staged(second))
     api.ok("/v1/uploads/abort", {"intent_token": second["intent_token"]})
     assert identity.root.get_object(identity.bucket, first["object_key"]).read() == b"mine"
 
@@ -332,8 +378,10 @@ def test_abort_of_a_single_upload_deletes_it_and_retires_the_intent(
 ) -> None:
     intent = presign(api, size_bytes=2)
     assert put(intent["upload"], b"ok").status_code == 200
+    assert exists(identity, staged(intent))
     aborted = api.ok("/v1/uploads/abort", {"intent_token": intent["intent_token"]})
     assert aborted == {"object_key": intent["object_key"], "aborted": True}
+    assert not exists(identity, staged(intent))
     assert not exists(identity, intent["object_key"])
     body = assert_error(
         api.post(COMPLETE, {"intent_token": intent["intent_token"]}), 409, "conflict"
@@ -417,8 +465,6 @@ def test_multipart_abort_removes_the_upload(api: Api, identity: Identity) -> Non
 def test_multipart_complete_of_a_vanished_upload_is_not_found(
     api: Api, identity: Identity, settings: Settings
 ) -> None:
-    from signer.storage import Storage
-
     intent = presign(
         api, content_type="application/octet-stream", size_bytes=100, multipart="force"
     )
@@ -488,3 +534,43 @@ def test_keys_never_leave_the_profile_prefix(api: Api, fields: dict) -> None:
     assert ".." not in segments and "" not in segments
     assert all(ch.isascii() and ch.isprintable() for ch in key)
     assert "passwd" not in key and "etc" not in key
+
+
+@pytest.mark.parametrize("abort_before", ["promote", "complete_multipart", "record_intent"])
+def test_an_abort_during_complete_leaves_no_object(
+    api: Api, identity: Identity, settings: Settings, abort_before: str
+) -> None:
+    """Abort records first, then removes what the intent wrote; a complete that ran
+    meanwhile finds the intent aborted and removes what it promoted. Whichever step the
+    abort lands before, both answers agree and no object is left."""
+    intent = presign(api, size_bytes=4)
+    assert put(intent["upload"], b"race").status_code == 200
+    token = intent["intent_token"]
+    aborted: list[AbortResponse] = []
+
+    class AbortsMeanwhile(Storage):
+        def promote(self, *args: Any, **kwargs: Any) -> str | None:
+            self._abort("promote")
+            return super().promote(*args, **kwargs)
+
+        def complete_multipart(self, *args: Any, **kwargs: Any) -> str | None:
+            self._abort("complete_multipart")  # the copy is done, the object not yet there
+            return super().complete_multipart(*args, **kwargs)
+
+        def record_intent(self, jti: str, state: str, record: Mapping[str, object]) -> bool:
+            if state == "completed":
+                self._abort("record_intent")
+            return super().record_intent(jti, state, record)
+
+        def _abort(self, step: str) -> None:
+            if step == abort_before and not aborted:
+                plain = SignerService(settings, Storage.from_settings(settings))
+                aborted.append(abort_upload(plain, AbortRequest(intent_token=token), "other"))
+
+    racing = SignerService(settings, AbortsMeanwhile.from_settings(settings))
+    with pytest.raises(SignerError) as caught:
+        complete_upload(racing, CompleteRequest(intent_token=token), "t")
+    assert caught.value.code is ErrorCode.CONFLICT and "aborted" in caught.value.message
+    assert aborted and aborted[0].aborted
+    assert not exists(identity, intent["object_key"])
+    assert not exists(identity, staged(intent))
