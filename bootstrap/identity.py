@@ -8,9 +8,16 @@ asks the server whether the declared secret works (an authenticated ``accountinf
 which any identity may make) and the secret is rewritten only when it really differs.
 Policies attached to the user that it was not declared to hold are detached.
 
+Keys derived from the user outlive a reset of its secret: a service account (MinIO lets any
+user create one for itself unless a policy explicitly denies it) and temporary STS keys
+(MinIO's AssumeRole checks no policy action at all, so no policy can deny it; they last up to
+365 days). The policy denies every admin action, the self-service ones included, and ``read``
+lists both kinds under the user so that ``apply`` removes them: after a run, the declared
+secret is the only way in.
+
 ``verify`` acts as the signer: it can put, get and delete an object in its bucket, and a HEAD
 of a missing key answers 404; it cannot list other buckets, read another bucket, or change
-policies. The probe object is removed.
+policies or use the admin API on itself (a service account). The probe object is removed.
 """
 
 from __future__ import annotations
@@ -19,17 +26,20 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, cast
 
+from minio.crypto import decrypt
 from minio.error import MinioAdminException, S3Error
 
 from bootstrap.s3 import PROBE_PREFIX, Clients, error_code, first_object, put_bytes, read_bytes
 from bootstrap.settings import Credentials
 from bootstrap.step import Change, Kind, Step, VerifyError
 from common.s3vocab import CREDENTIAL_CODES, NOT_FOUND_CODES
-from minio import Minio
+from minio import Minio, MinioAdmin
 
 _OTHER_BUCKET = "minio-stack-verify-other"
+_KEYS_MEMO = "identity.derived_keys"  # the key in Clients.memo, per user
 
 
 def policy_document(bucket: str) -> dict[str, Any]:
@@ -54,6 +64,14 @@ def policy_document(bucket: str) -> dict[str, Any]:
                 # signer's not_found check depends on telling the two apart.
                 "Action": ["s3:ListBucketMultipartUploads", "s3:ListBucket"],
                 "Resource": [f"arn:aws:s3:::{bucket}"],
+            },
+            {
+                # No allow grants an admin action, yet MinIO lets a user act on itself unless
+                # a policy *denies* it: create a service account (which outlives a reset of
+                # the user's secret), set its own secret, read its own info. The signer needs
+                # no admin action, so all are denied, the self-service ones included.
+                "Effect": "Deny",
+                "Action": ["admin:*"],
             },
         ],
     }
@@ -101,6 +119,16 @@ class Current:
     user_status: str | None = None  # None: the user does not exist
     secret_matches: bool | None = None  # None: unknown (no user, or disabled)
     attached: frozenset[str] = frozenset()
+    service_accounts: tuple[str, ...] = ()  # access keys of service accounts under the user
+    sts_keys: tuple[str, ...] = ()  # access keys of temporary (STS) credentials of the user
+
+
+class _Route(Enum):
+    """MinIO admin routes minio-py 7.2 has no method for (madmin-go: ListAccessKeysBulk,
+    RevokeTokens); its ``_url_open`` signs and sends any route as it does its own."""
+
+    LIST_ACCESS_KEYS = "list-access-keys-bulk"
+    REVOKE_TOKENS = "revoke-tokens/builtin"
 
 
 def _admin_json(text: str) -> dict[str, Any]:
@@ -124,7 +152,43 @@ def read(clients: Clients, desired: Desired) -> Current:
     status = info.get("status")
     attached = frozenset(p for p in (info.get("policyName") or "").split(",") if p)
     matches = secret_works(clients, desired.signer) if status == "enabled" else None
-    return Current(policy, status, matches, attached)
+    accounts, sts = _derived_keys_for_run(clients, desired.signer.access_key)
+    return Current(policy, status, matches, attached, accounts, sts)
+
+
+def _derived_keys_for_run(clients: Clients, user: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``derived_keys``, once per run until ``apply`` removes some (then once more), as
+    minio_api reads its config: the answer is encrypted with a key argon2id derives on both
+    sides, so verify reuses what planning read when nothing was removed since."""
+    memo = f"{_KEYS_MEMO}:{user}"
+    found = clients.memo.get(memo)
+    if found is None:
+        found = clients.retry(derived_keys, clients.admin, clients.root.secret_key, user)
+        clients.memo[memo] = found
+    return cast(tuple[tuple[str, ...], tuple[str, ...]], found)
+
+
+def derived_keys(
+    admin: MinioAdmin, secret_key: str, user: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(service accounts, STS keys) under ``user``: their access keys, sorted (no secrets).
+    ``secret_key`` is the caller's: MinIO encrypts every admin listing with it."""
+    response = admin._url_open(  # noqa: SLF001 - see _Route
+        method="GET",
+        command=cast(Any, _Route.LIST_ACCESS_KEYS),
+        query_params={"users": user, "listType": "all"},
+        preload_content=False,
+    )
+    try:
+        found = _admin_json(decrypt(response, secret_key).decode())
+    finally:
+        response.release_conn()
+    keys = found.get(user) or {}
+
+    def access_keys(kind: str) -> tuple[str, ...]:
+        return tuple(sorted(k["accessKey"] for k in keys.get(kind) or ()))
+
+    return access_keys("serviceAccounts"), access_keys("stsKeys")
 
 
 def secret_works(clients: Clients, signer: Credentials) -> bool:
@@ -164,6 +228,13 @@ def diff(current: Current, desired: Desired) -> list[Change]:
     for extra in sorted(current.attached - desired.policies):
         what = f"attachment of {extra} to {user}"
         changes.append(Change(Kind.DELETE, what, payload=("detach", extra)))
+    # Last, so a changed secret is in place before what an old secret could mint is removed.
+    for account in current.service_accounts:
+        what = f"service account {account} of {user}"
+        changes.append(Change(Kind.DELETE, what, payload=("drop-account", account)))
+    for key in current.sts_keys:
+        what = f"temporary key {key} of {user}"
+        changes.append(Change(Kind.DELETE, what, payload=("revoke-sts",)))
     return changes
 
 
@@ -171,6 +242,7 @@ def apply(clients: Clients, desired: Desired, changes: list[Change]) -> list[Cha
     admin = clients.admin
     user = desired.signer.access_key
     made: list[Change] = []
+    revoked = False
     for change in changes:
         op, *args = change.payload
         if op == "policy":
@@ -178,17 +250,51 @@ def apply(clients: Clients, desired: Desired, changes: list[Change]) -> list[Cha
         elif op == "user":
             # Creates the user, or re-enables it and sets its secret; attachments stay.
             clients.retry(admin.user_add, user, desired.signer.secret_key)
-        else:
-            call = admin.attach_policy if op == "attach" else admin.detach_policy
-            try:
-                clients.retry(call, args, user=user)
-            except MinioAdminException as exc:
-                # A concurrent bootstrap attached (or detached) it first.
-                if error_code(exc) == "XMinioAdminPolicyChangeAlreadyApplied":
-                    continue
-                raise
+        elif op == "drop-account":
+            clients.memo.pop(f"{_KEYS_MEMO}:{user}", None)  # verify reads the server again
+            if not _drop_account(clients, args[0]):
+                continue
+        elif op == "revoke-sts":
+            # One call revokes every STS key of the user; later changes are already done.
+            if not revoked:
+                clients.memo.pop(f"{_KEYS_MEMO}:{user}", None)
+                clients.retry(_revoke_sts, admin, user)
+                revoked = True
+        elif not _change_attachment(clients, op, args, user):
+            continue
         made.append(change)
     return made
+
+
+def _drop_account(clients: Clients, access_key: str) -> bool:
+    """Remove a service account; False when it was already gone (a concurrent bootstrap)."""
+    try:
+        clients.retry(clients.admin.delete_service_account, access_key)
+    except MinioAdminException as exc:
+        if error_code(exc) == "XMinioInvalidIAMCredentials":
+            return False
+        raise
+    return True
+
+
+def _revoke_sts(admin: MinioAdmin, user: str) -> None:
+    admin._url_open(  # noqa: SLF001 - see _Route
+        method="POST",
+        command=cast(Any, _Route.REVOKE_TOKENS),
+        query_params={"user": user, "fullRevoke": "true"},
+    )
+
+
+def _change_attachment(clients: Clients, op: str, policies: list[str], user: str) -> bool:
+    """Attach or detach; False when a concurrent bootstrap did it first."""
+    call = clients.admin.attach_policy if op == "attach" else clients.admin.detach_policy
+    try:
+        clients.retry(call, policies, user=user)
+    except MinioAdminException as exc:
+        if error_code(exc) == "XMinioAdminPolicyChangeAlreadyApplied":
+            return False
+        raise
+    return True
 
 
 def verify(clients: Clients, desired: Desired) -> dict[str, Any]:
@@ -265,11 +371,22 @@ def _check_cannot(clients: Clients, desired: Desired) -> list[str]:
     admin = clients.admin_as(desired.signer)
     if not _denied(clients, lambda: admin.policy_remove("minio-stack-verify-no-such-policy")):
         raise VerifyError("the signer may change IAM policies")
+    # MinIO lets a user act on itself (read its info, set its secret, create a service
+    # account) unless a policy denies it. The policy's one Deny of admin:* covers them all, so
+    # the cheapest of them proves it holds; add-service-account would prove the same at the
+    # cost of two argon2id key derivations (its body is encrypted), ~0.15 s on every run.
+    user = desired.signer.access_key
+    if not _denied(clients, lambda: admin.user_info(user)):
+        raise VerifyError(
+            "the signer may use MinIO's admin API on itself (e.g. create a service account)",
+            hint=f"the policy {desired.policy_name} needs its Deny of admin:*",
+        )
     return [
         "list-other-buckets",
         "read-other-bucket",
         "change-bucket-policy",
         "change-iam-policies",
+        "use-admin-api-on-itself",
     ]
 
 
@@ -279,6 +396,8 @@ def observe(current: Current) -> dict[str, Any]:
         "user": current.user_status or "absent",
         "secret": {True: "matches", False: "differs", None: "unknown"}[current.secret_matches],
         "attached": sorted(current.attached),
+        "service_accounts": list(current.service_accounts),
+        "sts_keys": list(current.sts_keys),
     }
 
 

@@ -12,6 +12,9 @@ Environment (defaults in brackets):
     CONSOLE_ALLOWED_HOSTS []       comma-separated host names served; others get 421
     CONSOLE_RESOLVER []            DNS server for re-resolving the upstream while running;
                                    "auto" = the first nameserver in /etc/resolv.conf
+    CONSOLE_TRUSTED_PROXIES []     comma-separated addresses or CIDRs of the proxy in front
+                                   (Render: 10.0.0.0/8); only from these are X-Forwarded-For
+                                   and X-Forwarded-Proto believed. Empty: from nobody.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ ENV_VARS = (
     "CONSOLE_MAX_BODY_SIZE",
     "CONSOLE_ALLOWED_HOSTS",
     "CONSOLE_RESOLVER",
+    "CONSOLE_TRUSTED_PROXIES",
 )
 
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
@@ -97,6 +101,22 @@ def parse_resolver(text: str, resolv_conf: Path = RESOLV_CONF) -> str:
     return " ".join(out)
 
 
+def parse_network(text: str) -> str:
+    """An IP address or CIDR block, as nginx's ``set_real_ip_from`` and ``geo`` take it."""
+    item = text.strip()
+    try:
+        network = ipaddress.ip_network(item, strict=True)
+    except ValueError as exc:
+        if "host bits set" in str(exc):
+            block = ipaddress.ip_network(item, strict=False)
+            raise ValueError(f"{item!r} has host bits set; did you mean {block}?") from None
+        raise ValueError(
+            f"{item!r} is not an IP address or CIDR block; use e.g. 10.0.0.0/8"
+        ) from None
+    whole = network.num_addresses == 1 and "/" not in item
+    return str(network.network_address) if whole else str(network)
+
+
 @dataclass(frozen=True)
 class ConsoleSettings:
     port: int
@@ -105,6 +125,7 @@ class ConsoleSettings:
     max_body_size: int  # bytes; 0 = no limit
     allowed_hosts: tuple[str, ...]
     resolver: str  # "" = resolve the upstream once, at start
+    trusted_proxies: tuple[str, ...] = ()  # forwarding headers are believed only from these
 
     @property
     def upstream(self) -> str:
@@ -125,8 +146,22 @@ class ConsoleSettings:
             except ValueError as exc:
                 env.problem("CONSOLE_ALLOWED_HOSTS", str(exc))
         resolver = env.parsed("CONSOLE_RESOLVER", parse_resolver, "")
+        proxies: list[str] = []
+        for item in env.list("CONSOLE_TRUSTED_PROXIES"):
+            try:
+                proxies.append(parse_network(item))
+            except ValueError as exc:
+                env.problem("CONSOLE_TRUSTED_PROXIES", str(exc))
         env.raise_if_invalid()
-        return cls(port, upstream_host, upstream_port, max_body_size, tuple(hosts), resolver)
+        return cls(
+            port,
+            upstream_host,
+            upstream_port,
+            max_body_size,
+            tuple(hosts),
+            resolver,
+            tuple(dict.fromkeys(proxies)),
+        )
 
 
 def render(
@@ -147,6 +182,7 @@ def render(
         max_body_size=settings.max_body_size,
         allowed_hosts=settings.allowed_hosts,
         resolver=settings.resolver,
+        trusted_proxies=settings.trusted_proxies,
         worker_user=worker_user,
     )
 

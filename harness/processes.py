@@ -7,7 +7,7 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 STOP_GRACE_SECONDS = 10
@@ -34,13 +34,29 @@ _HANDED_OUT: set[int] = set()
 
 def free_port() -> int:
     """A loopback port nothing listens on now and this process has not handed out before."""
-    while True:
+    return free_port_block((0,))
+
+
+def free_port_block(offsets: Iterable[int], attempts: int = 200) -> int:
+    """A base port such that base + each offset is free now and was never handed out by this
+    process; every one of them is handed out with it (``free_port`` never returns them).
+
+    For servers whose ports are computed from one another (a node on STACK_API_PORT+101, a
+    cluster on consecutive ports): picked separately, a computed port could be one that
+    ``free_port`` gave someone else.
+    """
+    wanted = sorted({0, *offsets})
+    for _ in range(attempts):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+            base = int(s.getsockname()[1])
+        ports = [base + offset for offset in wanted]
+        if ports[0] < 1 or ports[-1] > 65535 or _HANDED_OUT.intersection(ports):
+            continue
+        if all(port == base or port_is_free(port) for port in ports):
+            _HANDED_OUT.update(ports)
+            return base
+    raise RuntimeError(f"no free loopback ports at offsets {wanted} after {attempts} tries")
 
 
 def port_is_free(port: int) -> bool:

@@ -86,11 +86,26 @@ def _report(endpoints: Endpoints, headline: str, as_json: bool) -> None:
 
 
 def _load(environ: dict[str, str], *, create: bool) -> tuple[StackSettings, dict[str, str]]:
+    """The stack's settings and .env; a bad STACK_* setting is an error here and now."""
+    stack, config, problems = _read(environ, create=create)
+    if problems:
+        raise ConfigError(problems)
+    return stack, config
+
+
+def _read(
+    environ: dict[str, str], *, create: bool
+) -> tuple[StackSettings, dict[str, str], list[tuple[str, str]]]:
+    """``_load`` that returns the STACK_* problems instead of raising them, so a native `up`
+    can list them with every other bad setting."""
     env_path = stack_mod.env_file_path(environ)
     example = stack_mod.ROOT / ".env.example"
     # Check the STACK_* settings before creating anything (the example's, on a first run).
     source = env_path if env_path.exists() else example
-    stack = stack_mod.load(environ, envfile.read(source) if source.exists() else {})
+    stack, problems = stack_mod.read(environ, envfile.read(source) if source.exists() else {})
+    if problems and not env_path.exists():
+        # Nothing else to check yet (.env would be made from the example): create nothing.
+        raise ConfigError(problems)
     if create:
         result = envfile.init(env_path, example)
         if result.created:
@@ -98,7 +113,7 @@ def _load(environ: dict[str, str], *, create: bool) -> tuple[StackSettings, dict
                 f"created {result.path} (mode 0600) with generated {', '.join(result.generated)}",
                 err=True,
             )
-    return stack, envfile.read(env_path) if env_path.exists() else {}
+    return stack, envfile.read(env_path) if env_path.exists() else {}, problems
 
 
 def _use_docker(mode: str) -> bool:
@@ -140,17 +155,21 @@ def up(mode: str, timeout: float, nodes: int, as_json: bool) -> None:
             raise ConfigError([("--nodes", why + instead)])
         if nodes > 1:
             mode = "native"
-        stack, config = _load(environ, create=True)
+        stack, config, problems = _read(environ, create=True)
         if _use_docker(mode):
+            if problems:
+                raise ConfigError(problems)
             headline = "already up" if compose.running(stack, environ) else "up"
             if headline == "up":
                 compose.up(stack, environ)
             _report(_endpoints(stack, config, "docker"), headline, as_json)
             sys.exit(int(ExitCode.OK))
         if _native_running(stack):
+            if problems:
+                raise ConfigError(problems)
             _report(_endpoints(stack, config, "native"), "already up", as_json)
             sys.exit(int(ExitCode.OK))
-        _start_native(stack, config, environ, nodes, timeout)
+        _start_native(stack, config, environ, nodes, timeout, problems)
     except StackError as exc:
         fail(exc, as_json)
     _report(_endpoints(stack, config, "native", nodes), "up", as_json)
@@ -170,11 +189,15 @@ def _start_native(
     environ: dict[str, str],
     nodes: int,
     timeout: float,
+    problems: list[tuple[str, str]],
 ) -> None:
-    """Plan, check, start in the background, wait until healthy; stop everything if it is not."""
+    """Plan, check (every bad setting at once, ``problems`` included), start in the
+    background, wait until healthy; stop everything if it is not."""
     from stack import native, supervisor
 
-    planned = native.prepare(stack, config, environ, nodes)
+    planned = native.prepare(
+        stack, config, environ, nodes, settings_problems=problems, check_ports=True
+    )
     pid = native.launch(planned)
     log = planned.paths.log
     click.echo(

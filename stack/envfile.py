@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from bootstrap.settings import generate_kms_key
 from common.errors import ConfigError, StackError
 
 ENV_MODE = 0o600
@@ -38,6 +39,8 @@ def _token_secret() -> str:
 # Every secret .env.example leaves empty, and how its value is made.
 GENERATED: dict[str, Callable[[], str]] = {
     "MINIO_ROOT_PASSWORD": _password,
+    # MinIO's own name:base64 form, so plain MinIO (the distributed Compose nodes) takes it too.
+    "MINIO_KMS_SECRET_KEY": generate_kms_key,
     "SIGNER_SECRET_KEY": _password,
     "SIGNER_API_TOKENS": _api_token,
     "SIGNER_TOKEN_SECRETS": _token_secret,

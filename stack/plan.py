@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bootstrap.settings import KMS_KEY_VAR, minio_kms_key
 from common.errors import ConfigError
 from console.render import HEALTH_PATH as PROXY_HEALTH_PATH
 from stack.settings import LOOPBACK, StackSettings
@@ -43,6 +44,7 @@ _MANAGED_PREFIXES = (
     "CONSOLE_",
     "CORS_",
     "BOOTSTRAP_",
+    "BUCKET_",
     "MULTIPART_",
     "S3_",
     "STACK_",
@@ -285,6 +287,7 @@ def _minio_processes(
         )
         return (Process("minio", _under_entrypoint(tools, server), env.build(_for_minio, wiring)),)
     volumes = cluster_endpoints(paths, cluster)
+    kms = _kms_for_plain_minio(env.config)
     first, *others = cluster
     node1 = _minio_server(tools, volumes, first.host, first.console_port)
     return (
@@ -297,11 +300,23 @@ def _minio_processes(
             Process(
                 f"minio{node.index}",
                 _minio_server(tools, volumes, node.host, node.console_port),
-                env.build(_for_other_nodes, {**wiring, **node_wiring(node)}),
+                env.build(_for_other_nodes, {**wiring, **node_wiring(node), **kms}),
             )
             for node in others
         ),
     )
+
+
+def _kms_for_plain_minio(config: Mapping[str, str]) -> dict[str, str]:
+    """Nodes 2..N run without the entrypoint, which turns a plain secret into MinIO's
+    name:base64 form for node 1: they get that same form, so every node has the same key."""
+    value = config.get(KMS_KEY_VAR)
+    if not value:
+        return {}
+    try:
+        return {KMS_KEY_VAR: minio_kms_key(value)}
+    except ValueError as exc:
+        raise ConfigError([(KMS_KEY_VAR, str(exc))]) from None
 
 
 def _nginx_in_foreground(tools: Tools, prefix: Path) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.envconfig import Env
+from common.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
@@ -81,18 +82,31 @@ def env_file_path(environ: Mapping[str, str], root: Path = ROOT) -> Path:
 
 def load(environ: Mapping[str, str], dotenv: Mapping[str, str], root: Path = ROOT) -> StackSettings:
     """STACK_* from the shell, else .env, else the defaults; ConfigError lists every problem."""
+    stack, problems = read(environ, dotenv, root)
+    if problems:
+        raise ConfigError(problems)
+    return stack
+
+
+def read(
+    environ: Mapping[str, str], dotenv: Mapping[str, str], root: Path = ROOT
+) -> tuple[StackSettings, list[tuple[str, str]]]:
+    """``load`` without raising: the settings, with each bad value at its default, and every
+    problem. `up` goes on to check the programs' own settings, so one run lists them all."""
     merged = {k: v for k, v in dotenv.items() if k in VARIABLES}
     merged.update({k: v for k, v in environ.items() if k in VARIABLES and v})
     env = Env(merged)
     ports = {name: env.parsed(name, parse_port, default) for name, default in DEFAULT_PORTS.items()}
+    unparsed = {name for name, _ in env.problems}  # at their defaults: not what the user chose
     seen: dict[int, str] = {}
     for name, port in ports.items():
+        if name in unparsed:
+            continue
         if port in seen:
             env.problem(name, f"port {port} is also {seen[port]}; give each service its own port")
         seen.setdefault(port, name)
     data_dir = root / (env.str("STACK_DATA_DIR", ".data") or ".data")
-    env.raise_if_invalid()
-    return StackSettings(
+    stack = StackSettings(
         api_port=ports["STACK_API_PORT"],
         console_port=ports["STACK_CONSOLE_PORT"],
         signer_port=ports["STACK_SIGNER_PORT"],
@@ -101,3 +115,4 @@ def load(environ: Mapping[str, str], dotenv: Mapping[str, str], root: Path = ROO
         env_file=env_file_path(environ, root),
         root=root,
     )
+    return stack, list(env.problems)

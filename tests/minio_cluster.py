@@ -35,26 +35,24 @@ import requests
 import yaml
 from minio.credentials import StaticProvider
 
+from bootstrap.settings import generate_kms_key
 from harness.minio_server import MINIO_BINARY, ROOT
 from harness.processes import (
     LoopbackHTTP,
     free_port,
+    free_port_block,
     kill_process,
     log_tail,
-    port_is_free,
     start_logged,
     stop_process,
 )
 from minio import Minio, MinioAdmin
 
 
-def consecutive_free_ports(count: int, attempts: int = 50) -> int:
-    """A base port such that base .. base+count-1 are all free on 127.0.0.1."""
-    for _ in range(attempts):
-        base = free_port()
-        if base + count < 65536 and all(port_is_free(p) for p in range(base, base + count)):
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports found in {attempts} tries")
+def consecutive_free_ports(count: int) -> int:
+    """A base port such that base .. base+count-1 are all free on 127.0.0.1 (and handed out,
+    so free_port never gives one of them to another server)."""
+    return free_port_block(range(count))
 
 
 @dataclass
@@ -81,6 +79,8 @@ class MinioCluster:
     drives_per_node: int = 2
     access_key: str = field(default_factory=lambda: "root-" + secrets.token_hex(4))
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # One KMS key for every node, as the kit deploys MinIO (SSE-S3 is on by default).
+    kms_key: str = field(default_factory=generate_kms_key, repr=False)
     nodes: list[ClusterNode] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -122,6 +122,7 @@ class MinioCluster:
             MINIO_UPDATE="off",
             MINIO_ROOTDRIVE_THRESHOLD_SIZE="1B",
             _MINIO_SERVER_LOCAL=node.host,
+            MINIO_KMS_SECRET_KEY=self.kms_key,
         )
         return env
 

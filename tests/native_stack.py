@@ -24,10 +24,10 @@ from dotenv import dotenv_values
 from bootstrap.settings import Credentials
 from harness.faulty_cli import FAULT_VARIABLE
 from harness.minio_server import ROOT
-from harness.processes import free_port
+from harness.processes import free_port, free_port_block
 from rotation.checks import Server
 from stack.envfile import fill_secrets
-from stack.plan import Tools
+from stack.plan import NODE_API_OFFSET, NODE_CONSOLE_OFFSET, Tools
 from stack.settings import StackSettings, load
 
 CLI = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "minio-stack"
@@ -57,6 +57,13 @@ def native_env(home: Path, api_port: int | None = None) -> dict[str, str]:
         STACK_MINIO_CONSOLE_PORT=str(free_port()),
     )
     return env
+
+
+def api_port_for_nodes(nodes: int) -> int:
+    """A STACK_API_PORT whose node ports (+101.., +201.., stack/plan.py) are free too, all
+    handed out: no other test server of this run is given one of them."""
+    offsets = [o + i for o in (NODE_API_OFFSET, NODE_CONSOLE_OFFSET) for i in range(1, nodes + 1)]
+    return free_port_block(offsets)
 
 
 def alive(proc: psutil.Process) -> bool:

@@ -30,8 +30,8 @@ import urllib3
 from harness.processes import (
     LoopbackHTTP,
     free_port,
+    free_port_block,
     log_tail,
-    port_is_free,
     start_logged,
     stop_process,
 )
@@ -43,12 +43,10 @@ WEED_BINARY = Path(os.environ.get("WEED_BINARY", Path(sys.executable).with_name(
 GRPC_PORT_OFFSET = 10000
 
 
-def admin_port_pair(attempts: int = 50) -> tuple[int, int]:
-    for _ in range(attempts):
-        port = free_port()
-        if port + GRPC_PORT_OFFSET < 65536 and port_is_free(port + GRPC_PORT_OFFSET):
-            return port, port + GRPC_PORT_OFFSET
-    raise RuntimeError(f"no free port p with p+{GRPC_PORT_OFFSET} also free in {attempts} tries")
+def admin_port_pair() -> tuple[int, int]:
+    # Both handed out: free_port never gives the twin to another server of this run.
+    port = free_port_block((GRPC_PORT_OFFSET,))
+    return port, port + GRPC_PORT_OFFSET
 
 
 def weed_binary() -> Path:

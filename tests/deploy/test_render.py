@@ -36,7 +36,7 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     "directive",
     [
-        "proxy_set_header Host $http_host;",
+        "proxy_set_header Host $host$host_port;",
         "client_max_body_size 0;",
         "proxy_buffering off;",
         "proxy_request_buffering off;",

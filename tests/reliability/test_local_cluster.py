@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,15 @@ from stack import preflight
 from stack.settings import StackSettings, load
 from tests.console.nginx_proxy import NGINX
 from tests.minio_cluster import compose_balancer_config
-from tests.native_stack import TOOLS, LocalStack, alive, example_config, native_env, plan_settings
+from tests.native_stack import (
+    TOOLS,
+    LocalStack,
+    alive,
+    api_port_for_nodes,
+    example_config,
+    native_env,
+    plan_settings,
+)
 
 NODES = 4
 
@@ -143,19 +150,7 @@ def test_nginx_accepts_the_balancer_config(tmp_path: Path) -> None:
 
 def _room_for_nodes() -> int:
     """A free API port whose node ports (+101..+104, +201..+204) are free too."""
-    for _ in range(100):
-        base = free_port()
-        if base + 200 + NODES > 65535:
-            continue
-        wanted = [base + o + i for o in (100, 200) for i in range(1, NODES + 1)]
-        try:
-            for port in wanted:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range for 4 nodes")
+    return api_port_for_nodes(NODES)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,9 +111,36 @@ def test_bad_config_is_refused_before_anything_starts(stack: LocalStack) -> None
     assert stack.processes() == []
 
 
-def test_a_busy_port_is_named(stack: LocalStack) -> None:
-    import socket
+def test_every_bad_setting_is_listed_at_once(stack: LocalStack) -> None:
+    # One of each kind, so none can hide another: a port clash among STACK_*, a port in use,
+    # and a bad setting of each program (bootstrap's, the signer's, the console's).
+    assert stack.run("env-init").returncode == 0
+    text = stack.env_file.read_text().replace("MINIO_BUCKET=uploads", "MINIO_BUCKET=Not_A_Bucket")
+    text += "SIGNER_API_TOKENS_FILE=/nonexistent/tokens\nCONSOLE_TRUSTED_PROXIES=render\n"
+    stack.env_file.write_text(text)
+    stack.env["STACK_MINIO_CONSOLE_PORT"] = stack.env["STACK_CONSOLE_PORT"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(stack.env["STACK_SIGNER_PORT"])))
+        taken.listen()
+        result = stack.run("up", "--mode", "native")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("Error: invalid configuration: ")
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    console_port, signer_port = stack.env["STACK_CONSOLE_PORT"], stack.env["STACK_SIGNER_PORT"]
+    for named in (
+        f"STACK_MINIO_CONSOLE_PORT: port {console_port} is also STACK_CONSOLE_PORT",
+        "MINIO_BUCKET (in .env)",
+        "SIGNER_API_TOKENS (in .env): set both SIGNER_API_TOKENS and SIGNER_API_TOKENS_FILE",
+        "CONSOLE_TRUSTED_PROXIES (in .env): 'render' is not an IP address",
+        f"STACK_SIGNER_PORT: port {signer_port} on 127.0.0.1 is in use",
+    ):
+        assert named in result.stderr, named
+    assert not stack.data_dir.exists()  # nothing written, nothing started
+    assert stack.processes() == []
 
+
+def test_a_busy_port_is_named(stack: LocalStack) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", int(stack.env["STACK_SIGNER_PORT"])))
         taken.listen()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bootstrap.settings import minio_kms_key
 from common.errors import ConfigError
 from harness.minio_server import ROOT
 from stack.plan import (
@@ -19,7 +20,7 @@ from stack.plan import (
     port_check,
     procfile,
 )
-from stack.settings import load
+from stack.settings import load, read
 from tests.native_stack import TOOLS, example_config, plan_settings
 
 
@@ -41,6 +42,16 @@ def test_bad_and_clashing_ports_are_all_reported() -> None:
     with pytest.raises(ConfigError) as info:
         load({"STACK_API_PORT": "http", "STACK_SIGNER_PORT": "9090"}, {})
     assert [name for name, _ in info.value.problems] == ["STACK_API_PORT", "STACK_SIGNER_PORT"]
+
+
+def test_read_returns_every_problem_and_usable_settings() -> None:
+    # `up` plans with these to check the programs' settings too, then lists it all at once.
+    s, problems = read({"STACK_API_PORT": "http", "STACK_SIGNER_PORT": "9000"}, {})
+    assert s.api_port == 9000 and s.signer_port == 9000  # the bad value at its default...
+    # ...which is no clash: 9000 is not what the user chose for STACK_API_PORT.
+    assert problems == [
+        ("STACK_API_PORT", "'http' is not a TCP port; use a number from 1 to 65535"),
+    ]
 
 
 def test_each_process_gets_only_its_share(tmp_path: Path) -> None:
@@ -133,6 +144,28 @@ def test_a_cluster_plan_adds_drives_the_balancer_and_node_ports(tmp_path: Path) 
     assert "STACK_MINIO_CONSOLE_PORT" not in plan.ports.wanted  # each node has its own
     assert plan.ports.wanted["STACK_API_PORT+202 (node 2)"] == 9202
     assert plan.ports.clashes == ()
+
+
+def test_every_node_gets_the_same_kms_key_in_minios_form(tmp_path: Path) -> None:
+    # Node 1's entrypoint turns a plain secret into MinIO's name:base64 form; the other nodes
+    # run plain MinIO, so the plan hands them that form.
+    secret = "a-generated-secret-of-more-than-32-characters"
+    config = {**example_config(), "MINIO_KMS_SECRET_KEY": secret}
+    minio, minio2, *_ = plan_stack(plan_settings(tmp_path), config, {}, TOOLS, nodes=2).processes
+    assert minio.env["MINIO_KMS_SECRET_KEY"] == secret
+    assert minio2.env["MINIO_KMS_SECRET_KEY"] == minio_kms_key(secret)
+    generated = example_config()  # env-init writes MinIO's form, which every node takes as is
+    nodes = plan_stack(plan_settings(tmp_path), generated, {}, TOOLS, nodes=2).processes[:2]
+    assert {n.env["MINIO_KMS_SECRET_KEY"] for n in nodes} == {generated["MINIO_KMS_SECRET_KEY"]}
+    with pytest.raises(ConfigError, match="MINIO_KMS_SECRET_KEY") as caught:
+        plan_stack(
+            plan_settings(tmp_path),
+            {**config, "MINIO_KMS_SECRET_KEY": "tiny-value"},
+            {},
+            TOOLS,
+            nodes=2,
+        )
+    assert "tiny-value" not in caught.value.message
 
 
 def test_a_node_port_on_a_stack_port_is_a_clash_found_without_the_machine(tmp_path: Path) -> None:

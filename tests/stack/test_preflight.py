@@ -10,8 +10,10 @@ import pytest
 
 from common.errors import ConfigError, StackError
 from harness.processes import free_port
+from stack.native import prepare
 from stack.plan import PortCheck, plan_stack
 from stack.preflight import busy_ports, find_tools, validate
+from stack.settings import DEFAULT_PORTS
 from tests.native_stack import TOOLS, example_config, plan_settings
 
 
@@ -57,3 +59,40 @@ def test_a_missing_minio_binary_says_how_to_build_it(tmp_path: Path) -> None:
     with pytest.raises(StackError) as info:
         find_tools(elsewhere)
     assert "make minio" in info.value.one_line()
+
+
+def test_prepare_lists_settings_programs_and_ports_together(tmp_path: Path) -> None:
+    # Every port of its own (a developer's stack may hold the defaults).
+    s = plan_settings(tmp_path, **{name: str(free_port()) for name in DEFAULT_PORTS})
+    config = example_config()
+    config.update(MINIO_BUCKET="No", CONSOLE_TRUSTED_PROXIES="10.0.0.1/8")
+    clash = ("STACK_CONSOLE_PORT", "port 1 is also STACK_MINIO_CONSOLE_PORT")
+    with socket.socket() as api, socket.socket() as signer:
+        for sock, port in ((api, s.api_port), (signer, s.signer_port)):
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+        with pytest.raises(ConfigError) as info:
+            prepare(s, config, {}, settings_problems=[clash], check_ports=True)
+        # A rotation's restart checks the configuration while its own stack holds the ports.
+        with pytest.raises(ConfigError) as without_ports:
+            prepare(s, config, {}, settings_problems=[clash])
+    names = [name for name, _ in info.value.problems]
+    assert names == [
+        "STACK_CONSOLE_PORT",
+        "MINIO_BUCKET (in .env)",
+        "CONSOLE_TRUSTED_PROXIES (in .env)",
+        "STACK_API_PORT",
+        "STACK_SIGNER_PORT",
+    ]
+    assert [n for n, _ in without_ports.value.problems] == names[:3]
+
+
+def test_prepare_does_not_report_a_port_already_named_as_bad(tmp_path: Path) -> None:
+    s = plan_settings(tmp_path, STACK_SIGNER_PORT=str(free_port()))
+    bad = ("STACK_SIGNER_PORT", "port 1 is also STACK_API_PORT")
+    with socket.socket() as signer:
+        signer.bind(("127.0.0.1", s.signer_port))
+        signer.listen()
+        with pytest.raises(ConfigError) as info:
+            prepare(s, example_config(), {}, settings_problems=[bad], check_ports=True)
+    assert [p for p in info.value.problems if p[0].startswith("STACK_SIGNER_PORT")] == [bad]
