@@ -15,6 +15,10 @@ from collections.abc import Sequence
 from signer.core.errors import ErrorCode, SignerError
 
 _HINT = "send the header Authorization: Bearer <one of SIGNER_API_TOKENS>"
+_JWT_HINT = (
+    "this is a JWT, not an API token: a browser token works only on the Uppy routes "
+    "(/uppy/<browser token>/s3/...), an intent token only inside a request body; " + _HINT
+)
 
 
 def fingerprint(token: str) -> str:
@@ -45,5 +49,9 @@ class ApiTokens:
             if hmac.compare_digest(digest, known):
                 matched = name
         if matched is None:
-            raise SignerError(ErrorCode.UNAUTHORIZED, "the bearer token is not valid", hint=_HINT)
+            # Only the presented token's shape decides the hint, so it reveals nothing about
+            # the configured ones (API tokens are random strings, never three dotted parts).
+            looks_jwt = presented.strip().startswith("eyJ") and presented.count(".") == 2
+            hint = _JWT_HINT if looks_jwt else _HINT
+            raise SignerError(ErrorCode.UNAUTHORIZED, "the bearer token is not valid", hint=hint)
         return matched

@@ -16,6 +16,7 @@ from signer.core.errors import ErrorCode
 from signer.models import ErrorBody, HealthResponse, ReadyResponse
 from signer.responses import INTERNAL_STATUS, STATUS
 from signer.routes import API, ApiRoute
+from signer.uppy import BROWSER_API, UPPY_REQUESTS, UPPY_RESPONSES, uppy_paths
 
 REF = "#/components/schemas/{model}"
 
@@ -93,8 +94,9 @@ _SERVICE_PATHS: dict[str, Any] = {
 
 
 def _schemas() -> dict[str, Any]:
-    requests = [route.request for route in API]
-    responses = [route.response for route in API] + [ErrorBody, HealthResponse, ReadyResponse]
+    requests = [route.request for route in (*API, *BROWSER_API)] + [*UPPY_REQUESTS]
+    responses = [route.response for route in (*API, *BROWSER_API)] + [*UPPY_RESPONSES]
+    responses += [ErrorBody, HealthResponse, ReadyResponse]
     _, schemas = models_json_schema(
         [(model, "validation") for model in requests]
         + [(model, "serialization") for model in responses],
@@ -116,7 +118,11 @@ def build_openapi() -> dict[str, Any]:
                 "retryable 502 answers also carry a Retry-After header."
             ),
         },
-        "paths": {**{route.path: _operation(route) for route in API}, **_SERVICE_PATHS},
+        "paths": {
+            **{route.path: _operation(route) for route in (*API, *BROWSER_API)},
+            **uppy_paths(_error_responses, REF),
+            **_SERVICE_PATHS,
+        },
         "components": {
             "schemas": _schemas(),
             "securitySchemes": {

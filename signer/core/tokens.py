@@ -14,6 +14,13 @@ issuer and audience); ``issue_intent``/``verify_intent`` put a typed ``Intent`` 
 rest of the signer reads ``intent.object_key``, never ``claims["object_key"]``, and a token
 whose claims do not make an intent is refused like a forged one. The claim names on the wire
 are the intent's stable format: tokens issued before a deploy still verify after it.
+``issue_grant``/``verify_grant`` do the same for a ``BrowserGrant``, what one browser upload
+token allows; a refused one is UNAUTHORIZED, since it stands in for an API token.
+
+Intent claims added since the first release are optional when read (``azp``, ``key_base``,
+``ext``, ``shard``, ``tenant``, ``endpoint``, ``renew_until``), so a token issued before an
+upgrade still completes after it. Every token also carries its ``kid`` as a claim (the
+spec's UploadIntent lists it), which must equal the header's; the header's picks the key.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -38,7 +45,7 @@ MIN_SECRET_CHARS = 32
 MIN_RSA_BITS = 2048
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud")
 # Claims issue() sets itself; taking them from the caller would let one override another.
-_RESERVED_CLAIMS = frozenset({"exp", "iat", "iss", "aud", "nbf"})
+_RESERVED_CLAIMS = frozenset({"exp", "iat", "iss", "aud", "nbf", "kid"})
 _HKDF_SALT = b"minio-stack/signer/intent-token"
 _HKDF_INFO = b"ES256 P-256 private key v1"
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -46,9 +53,12 @@ _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _FUTURE_IAT_LEEWAY = 60
 _MAX_TOKEN_CHARS = 16 * 1024
 _HINT = "request a new upload intent"
+_GRANT_HINT = "ask your backend for a new browser token (POST /v1/browser-tokens)"
+BROWSER_GRANT_KIND = "browser-upload"
 
 T = TypeVar("T")
 IntentStrategy = Literal["single", "multipart", "post"]
+Endpoint = Literal["public", "internal"]
 _STRATEGIES: dict[object, IntentStrategy] = {
     "single": "single",
     "multipart": "multipart",
@@ -128,10 +138,16 @@ class Intent:
     ``size`` is the declared size (None only for a form upload that declared none);
     ``size_max`` is what storage may end up holding. ``parts`` is set for a multipart intent
     once storage has created its upload (a plan holds the intent before that).
+
+    ``subject`` is who asked (an API token's fingerprint, or a browser token's subject): the
+    ``azp`` claim, which a request cannot choose. ``actor`` is whom the backend says it asked
+    for (the ``sub`` claim; the subject when it named nobody). ``renew_until`` ends the
+    intent's window: a token expires after minutes and is renewed (signer.uploads: refresh)
+    until then. ``expires_at`` is the token's ``exp``, read back when it is verified.
     """
 
     id: str  # also stored with the object (x-amz-meta-intent), so complete knows it is ours
-    subject: str  # the API token's fingerprint that asked for the upload
+    subject: str
     bucket: str
     object_key: str
     profile: str
@@ -142,11 +158,20 @@ class Intent:
     required_headers: Mapping[str, str] = field(default_factory=dict)
     filename: str | None = None
     parts: Parts | None = None
+    actor: str | None = None
+    key_base: str | None = None
+    ext: str | None = None
+    shard: str | None = None
+    tenant: str | None = None
+    endpoint: Endpoint = "public"
+    renew_until: int | None = None
+    expires_at: int | None = None
 
     def claims(self) -> dict[str, object]:
-        """The token's claims. Names and order are the wire format: change neither."""
+        """The token's claims. Names are the wire format: never rename one. The first
+        release's claims come first, in their order; those added since follow."""
         claims: dict[str, object] = {
-            "sub": self.subject,
+            "sub": self.actor or self.subject,
             "jti": self.id,
             "bucket": self.bucket,
             "object_key": self.object_key,
@@ -166,6 +191,13 @@ class Intent:
                 part_count=self.parts.part_count,
                 upload_id=self.parts.upload_id,
             )
+        claims.update(azp=self.subject, key_base=self.key_base, ext=self.ext, shard=self.shard)
+        if self.tenant is not None:
+            claims["tenant"] = self.tenant
+        if self.endpoint != "public":
+            claims["endpoint"] = self.endpoint
+        if self.renew_until is not None:
+            claims["renew_until"] = self.renew_until
         return claims
 
     @classmethod
@@ -184,9 +216,17 @@ class Intent:
                 part_size=_claim(claims, "part_size", int),
                 part_count=_claim(claims, "part_count", int),
             )
+        sub = _claim(claims, "sub", str)
+        # Tokens from before azp: sub was the subject, and no actor was named.
+        subject = _optional(claims, "azp", str) or sub
+        endpoint = claims.get("endpoint", "public")
+        if endpoint not in ("public", "internal"):
+            raise _invalid("claim 'endpoint' is not public or internal")
+        exp = claims.get("exp")
         return cls(
             id=_claim(claims, "jti", str),
-            subject=_claim(claims, "sub", str),
+            subject=subject,
+            actor=sub if sub != subject else None,
             bucket=_claim(claims, "bucket", str),
             object_key=_claim(claims, "object_key", str),
             profile=_claim(claims, "profile", str),
@@ -197,23 +237,41 @@ class Intent:
             required_headers=_headers(claims.get("headers_required")),
             filename=_optional(claims, "filename", str),
             parts=parts,
+            key_base=_optional(claims, "key_base", str),
+            ext=_optional(claims, "ext", str),
+            shard=_optional(claims, "shard", str),
+            tenant=_optional(claims, "tenant", str),
+            endpoint="internal" if endpoint == "internal" else "public",
+            renew_until=_optional(claims, "renew_until", int),
+            # verify() has checked that exp is a number; a hand-built claims map may lack it.
+            expires_at=int(exp) if isinstance(exp, int | float) else None,
         )
 
 
-def _optional(claims: Mapping[str, object], name: str, kind: type[T]) -> T | None:
+def _optional(
+    claims: Mapping[str, object],
+    name: str,
+    kind: type[T],
+    invalid: Callable[[str], SignerError] = _invalid,
+) -> T | None:
     value = claims.get(name)
     if value is None:
         return None
     # bool is an int to Python, never to a claim.
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise _invalid(f"claim {name!r} is not a {kind.__name__}")
+        raise invalid(f"claim {name!r} is not a {kind.__name__}")
     return value
 
 
-def _claim(claims: Mapping[str, object], name: str, kind: type[T]) -> T:
-    value = _optional(claims, name, kind)
+def _claim(
+    claims: Mapping[str, object],
+    name: str,
+    kind: type[T],
+    invalid: Callable[[str], SignerError] = _invalid,
+) -> T:
+    value = _optional(claims, name, kind, invalid)
     if value is None:
-        raise _invalid(f"claim {name!r} is missing")
+        raise invalid(f"claim {name!r} is missing")
     return value
 
 
@@ -223,6 +281,69 @@ def _headers(value: object) -> dict[str, str]:
     ):
         raise _invalid("claim 'headers_required' is not a map of header names to values")
     return dict(value)
+
+
+def _grant_invalid(message: str) -> SignerError:
+    return SignerError(ErrorCode.UNAUTHORIZED, f"browser token rejected: {message}", _GRANT_HINT)
+
+
+@dataclass(frozen=True)
+class BrowserGrant:
+    """What a web page may upload with one browser token, as a backend holding an API token
+    asked for it: uploads under one ``profile``, each at most ``size_max`` bytes, at most
+    ``count`` of them, optionally only from the page at ``origin``.
+
+    A browser token is a JWT of the same key set as intent tokens, so every replica verifies
+    it, with ``kind: browser-upload``: an intent token is never a browser token (no ``kind``)
+    and a browser token is never an intent (no ``strategy``). ``expires_at`` is the token's
+    ``exp``, read back when it is verified (None before it is issued).
+    """
+
+    id: str  # jti: names the used-upload markers of this token in storage
+    subject: str  # the fingerprint of the API token that asked for it
+    bucket: str
+    profile: str
+    size_max: int
+    count: int
+    origin: str | None = None
+    expires_at: int | None = None
+
+    def claims(self) -> dict[str, object]:
+        """The token's claims. Names are the wire format: do not rename them."""
+        return {
+            "kind": BROWSER_GRANT_KIND,
+            "sub": self.subject,
+            "jti": self.id,
+            "bucket": self.bucket,
+            "profile": self.profile,
+            "size_max": self.size_max,
+            "count": self.count,
+            "origin": self.origin,
+        }
+
+    @classmethod
+    def from_claims(cls, claims: Mapping[str, object]) -> BrowserGrant:
+        """The grant in verified ``claims``; UNAUTHORIZED when they do not make one."""
+        if claims.get("kind") != BROWSER_GRANT_KIND:
+            raise _grant_invalid("it is not a browser upload token")
+        exp = claims.get("exp")
+        grant = cls(
+            id=_claim(claims, "jti", str, _grant_invalid),
+            subject=_claim(claims, "sub", str, _grant_invalid),
+            bucket=_claim(claims, "bucket", str, _grant_invalid),
+            profile=_claim(claims, "profile", str, _grant_invalid),
+            size_max=_claim(claims, "size_max", int, _grant_invalid),
+            count=_claim(claims, "count", int, _grant_invalid),
+            origin=_optional(claims, "origin", str, _grant_invalid),
+            # verify() has checked that exp is a number; a hand-built claims map may lack it.
+            expires_at=int(exp) if isinstance(exp, int | float) else None,
+        )
+        if grant.size_max < 1 or grant.count < 1:
+            raise _grant_invalid("claims 'size_max' and 'count' must be at least 1")
+        return grant
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and _timestamp(now) >= self.expires_at
 
 
 class TokenKeys:
@@ -309,11 +430,78 @@ class TokenKeys:
         """A token carrying ``intent`` (see ``issue``)."""
         return self.issue(intent.claims(), now=now, ttl=ttl, issuer=issuer, audience=audience)
 
-    def verify_intent(self, token: str, *, now: datetime, issuer: str, audience: str) -> Intent:
+    def verify_intent(
+        self,
+        token: str,
+        *,
+        now: datetime,
+        issuer: str,
+        audience: str,
+        allow_expired: bool = False,
+    ) -> Intent:
         """The intent ``token`` carries if it is ours and unexpired (see ``verify``); otherwise
-        SignerError(SIGNATURE_INVALID), also when its claims do not make an intent."""
-        claims = self.verify(token, now=now, issuer=issuer, audience=audience)
+        SignerError(SIGNATURE_INVALID), also when its claims do not make an intent.
+
+        ``allow_expired`` skips only the ``exp`` check; the intent says when it expired
+        (``expires_at``) and until when it may be renewed (``renew_until``): the caller
+        decides."""
+        claims = self._verify(
+            token,
+            now=now,
+            issuer=issuer,
+            audience=audience,
+            object_key=None,
+            check_expiry=not allow_expired,
+            invalid=_invalid,
+        )
         return Intent.from_claims(claims)
+
+    def with_active(self, kid: str) -> TokenKeys:
+        """The same key set with key ``kid`` signing (rotation: a new key is first added
+        everywhere, then made active); ValueError naming the kids that can sign when ``kid``
+        is not one of them."""
+        key = self._by_kid.get(kid)
+        if key is None or key.private_key is None:
+            which = "not a key of the set" if key is None else "a public key (it cannot sign)"
+            signing = [k for k, v in self._by_kid.items() if v.private_key is not None]
+            raise ValueError(f"kid {kid!r} is {which}; keys that can sign: {', '.join(signing)}")
+        return TokenKeys([key, *(k for k in self._by_kid.values() if k.kid != kid)])
+
+    @property
+    def active_alg(self) -> str:
+        return self._active.alg
+
+    def issue_grant(
+        self, grant: BrowserGrant, *, now: datetime, ttl: int, issuer: str, audience: str
+    ) -> str:
+        """A browser token carrying ``grant`` (see ``issue``)."""
+        return self.issue(grant.claims(), now=now, ttl=ttl, issuer=issuer, audience=audience)
+
+    def verify_grant(
+        self,
+        token: str,
+        *,
+        now: datetime,
+        issuer: str,
+        audience: str,
+        allow_expired: bool = False,
+    ) -> BrowserGrant:
+        """The grant a browser token carries if it is ours (every check of ``verify``);
+        otherwise SignerError(UNAUTHORIZED) naming the check that failed.
+
+        ``allow_expired`` skips only the ``exp`` check: a browser token's lifetime bounds when
+        uploads may *start*, and an upload started in time finishes on its own intent token,
+        which the caller checks. The grant says when it expired (``expired(now)``)."""
+        claims = self._verify(
+            token,
+            now=now,
+            issuer=issuer,
+            audience=audience,
+            object_key=None,
+            check_expiry=not allow_expired,
+            invalid=_grant_invalid,
+        )
+        return BrowserGrant.from_claims(claims)
 
     def issue(
         self, claims: Mapping[str, object], *, now: datetime, ttl: int, issuer: str, audience: str
@@ -327,7 +515,14 @@ class TokenKeys:
         if not isinstance(issuer, str):
             raise TypeError("Issuer (iss) must be a string.")  # as jwt.encode says it
         iat = _timestamp(now)
-        payload = {**claims, "iat": iat, "exp": iat + ttl, "iss": issuer, "aud": audience}
+        payload = {
+            **claims,
+            "iat": iat,
+            "exp": iat + ttl,
+            "iss": issuer,
+            "aud": audience,
+            "kid": self._active.kid,
+        }
         # The compact JWS jwt.encode makes (the same header and payload JSON, signed by PyJWT's
         # own algorithm object), without what jwt.encode redoes on every call: checking and
         # serialising the header, copying the payload, looking up the algorithm and the key.
@@ -349,40 +544,70 @@ class TokenKeys:
     ) -> dict[str, Any]:
         """The token's claims if it is ours, unexpired and for ``object_key``; otherwise
         SignerError(SIGNATURE_INVALID) naming the check that failed."""
+        return self._verify(
+            token,
+            now=now,
+            issuer=issuer,
+            audience=audience,
+            object_key=object_key,
+            check_expiry=True,
+            invalid=_invalid,
+        )
+
+    def _verify(
+        self,
+        token: str,
+        *,
+        now: datetime,
+        issuer: str,
+        audience: str,
+        object_key: str | None,
+        check_expiry: bool,
+        invalid: Callable[[str], SignerError],
+    ) -> dict[str, Any]:
         current = _timestamp(now)
         if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_CHARS:
-            raise _invalid("no token, or not a compact JWT string")
+            raise invalid("no token, or not a compact JWT string")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise _invalid("malformed token") from None
+            raise invalid("malformed token") from None
         alg = header.get("alg")
         if alg not in self.algorithms:
-            raise _invalid(f"algorithm {alg!r} is not accepted")
+            raise invalid(f"algorithm {alg!r} is not accepted")
         kid = header.get("kid")
         key = self._by_kid.get(kid) if isinstance(kid, str) else None
         if key is None:
-            raise _invalid(f"unknown key id {kid!r} (signed by a key no longer configured?)")
+            raise invalid(f"unknown key id {kid!r} (signed by a key no longer configured?)")
         if alg != key.alg:
-            raise _invalid(f"algorithm {alg!r} does not match key {kid}")
-        claims = self._decode(token, key, issuer=issuer, audience=audience)
+            raise invalid(f"algorithm {alg!r} does not match key {kid}")
+        claims = self._decode(token, key, issuer=issuer, audience=audience, invalid=invalid)
+        if claims.get("kid", kid) != kid:  # tokens from before the claim carry none
+            raise invalid("claim 'kid' does not match the key that signed it")
         for name in ("exp", "iat"):
             if isinstance(claims[name], bool) or not isinstance(claims[name], int | float):
-                raise _invalid(f"claim {name!r} is not a timestamp")
-        if current >= claims["exp"]:
+                raise invalid(f"claim {name!r} is not a timestamp")
+        if check_expiry and current >= claims["exp"]:
             expired = datetime.fromtimestamp(claims["exp"], UTC).isoformat()
-            raise _invalid(f"expired at {expired}")
+            raise invalid(f"expired at {expired}")
         if claims["iat"] > current + _FUTURE_IAT_LEEWAY:
-            raise _invalid("issued in the future")
+            raise invalid("issued in the future")
         nbf = claims.get("nbf")
         if nbf is not None and (not isinstance(nbf, int | float) or current < nbf):
-            raise _invalid("not valid yet (nbf)")
+            raise invalid("not valid yet (nbf)")
         if object_key is not None and claims.get("object_key") != object_key:
-            raise _invalid("it was issued for a different object_key")
+            raise invalid("it was issued for a different object_key")
         return claims
 
     @staticmethod
-    def _decode(token: str, key: _Key, *, issuer: str, audience: str) -> dict[str, Any]:
+    def _decode(
+        token: str,
+        key: _Key,
+        *,
+        issuer: str,
+        audience: str,
+        invalid: Callable[[str], SignerError] = _invalid,
+    ) -> dict[str, Any]:
         try:
             # The clock is ours to pass in, so PyJWT's own time checks (which read the system
             # clock) are off and done by verify(); the signature check always stays on.
@@ -401,14 +626,14 @@ class TokenKeys:
                 },
             )
         except jwt.InvalidSignatureError:
-            raise _invalid("signature does not match (tampered or signed elsewhere)") from None
+            raise invalid("signature does not match (tampered or signed elsewhere)") from None
         except jwt.MissingRequiredClaimError as exc:
-            raise _invalid(f"missing claim {exc.claim!r}") from None
+            raise invalid(f"missing claim {exc.claim!r}") from None
         except jwt.InvalidAudienceError:
-            raise _invalid(f"wrong audience (expected {audience!r})") from None
+            raise invalid(f"wrong audience (expected {audience!r})") from None
         except jwt.InvalidIssuerError:
-            raise _invalid(f"wrong issuer (expected {issuer!r})") from None
+            raise invalid(f"wrong issuer (expected {issuer!r})") from None
         except jwt.DecodeError:
-            raise _invalid("malformed token") from None
+            raise invalid("malformed token") from None
         except jwt.PyJWTError as exc:
-            raise _invalid(f"invalid token ({exc})") from None
+            raise invalid(f"invalid token ({exc})") from None
