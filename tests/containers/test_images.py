@@ -1,0 +1,74 @@
+"""Each image builds under a real engine, keeps its HEALTHCHECK, and its fixed non-root user has
+a group of the same fixed id (``useradd --user-group`` alone gave the minio user gid 999, so
+``/data`` was ``10001:999`` while MinIO ran as ``10001:10001``)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.containers.conftest import Images
+from tests.containers.engine import IMAGES, ROOT, TEST_TIMEOUT, Engine
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(TEST_TIMEOUT)]
+
+
+@pytest.mark.parametrize("name", list(IMAGES))
+def test_image_builds_with_its_healthcheck_and_non_root_user(
+    name: str, images: Images, engine: Engine
+) -> None:
+    spec = images(name)
+    image = engine.inspect("image", spec.ref)
+    # The OCI format would have dropped SHELL and HEALTHCHECK silently.
+    assert image["ManifestType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert (image.get("Healthcheck") or {}).get("Test"), f"{spec.tag} lost its HEALTHCHECK"
+    assert image["Config"]["User"] == f"{spec.uid}:{spec.gid}"
+
+
+@pytest.mark.parametrize("name", list(IMAGES))
+def test_the_image_user_and_group_have_the_same_fixed_ids(
+    name: str, images: Images, engine: Engine
+) -> None:
+    spec = images(name)
+    # Without the image's entrypoint: only the user database and the identity of USER.
+    out = engine.podman(
+        "run", "--rm", "--label", engine.label, "--health-interval", "disable",
+        "--entrypoint", '["sh", "-c"]', spec.ref,
+        'id -u; id -g; id -un; id -gn; getent passwd "$(id -un)"; getent group "$(id -g)"',
+    ).stdout.split("\n")  # fmt: skip
+    uid, gid, user, group, passwd, group_entry = out[:6]
+    assert (uid, gid) == (str(spec.uid), str(spec.gid))
+    assert (user, group) == (spec.user, spec.user)
+    # The user's primary group in /etc/passwd is the same gid USER runs with.
+    assert passwd.split(":")[2:4] == [str(spec.uid), str(spec.gid)], passwd
+    assert group_entry.split(":")[:3] == [spec.user, "x", str(spec.gid)], group_entry
+
+
+def test_the_minio_data_directory_belongs_to_the_minio_user(images: Images, engine: Engine) -> None:
+    spec = images("minio")
+    owner = engine.podman(
+        "run", "--rm", "--label", engine.label, "--health-interval", "disable",
+        "--entrypoint", '["stat", "-c", "%u:%g", "/data"]', spec.ref,
+    ).stdout.strip()  # fmt: skip
+    assert owner == f"{spec.uid}:{spec.gid}"
+
+
+def test_minio_reports_the_pinned_commit_and_a_supported_go(images: Images, engine: Engine) -> None:
+    spec = images("minio")
+    pin = dict(
+        line.split("=", 1)
+        for line in (ROOT / "minio/pin.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    out = engine.podman(
+        "run", "--rm", "--label", engine.label, "--health-interval", "disable",
+        "--entrypoint", '["minio", "--version"]', spec.ref,
+    ).stdout  # fmt: skip
+    commit = pin["MINIO_VERSION"].rsplit("-", 1)[1]
+    assert f"minio version DEVELOPMENT.{pin['MINIO_VERSION_DATE']}T" in out, out
+    assert f"(commit-id={commit})" in out, out
+    # The Go the Dockerfile names is the one in the binary (1.24 left support with 1.26).
+    go = re.search(r"^FROM golang:(\d+)\.(\d+)-", (ROOT / spec.dockerfile).read_text(), re.M)
+    assert go and (int(go[1]), int(go[2])) >= (1, 25), "an unsupported Go builds MinIO"
+    assert f"Runtime: go{go[1]}.{go[2]}." in out, out
