@@ -13,6 +13,11 @@ idempotent, so retrying one after a lost answer is safe.
 The few S3 calls minio-py has no API for (bucket CORS) are signed with the project's own SigV4
 (``signer.core.sigv4``) and sent through the same pool; their error answers become the
 ``S3Error`` minio-py would raise, so ``is_code`` and ``explain`` read them like any other.
+The same goes for the few MinIO admin routes minio-py 7.2 has no method for
+(``Clients.admin_call``), whose error answers become its ``MinioAdminException``. MinIO's
+admin API refuses presigned requests (its ``validateAdminSignature`` takes only a signed
+``Authorization`` header with ``X-Amz-Content-Sha256``; a presigned one answers
+AccessDenied), so those are signed in their headers (``sign_request``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from xml.etree.ElementTree import ParseError  # noqa: S405 - only the exception 
 import requests
 import urllib3
 from minio.credentials.providers import StaticProvider
+from minio.crypto import decrypt
 from minio.datatypes import Object
 from minio.error import MinioAdminException, S3Error
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_delay, wait_exponential
@@ -38,7 +44,7 @@ from bootstrap.settings import Credentials, Settings
 from common.errors import PermanentError, StackError, TemporaryError, WaitTimeout
 from common.s3vocab import CREDENTIAL_CODES, STATE_PREFIX, TEMPORARY_CODES
 from minio import Minio, MinioAdmin
-from signer.core.sigv4 import presign_url
+from signer.core.sigv4 import presign_url, sign_request
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -50,6 +56,8 @@ GENERIC = "s3"
 PROBE_PREFIX = STATE_PREFIX
 # Each attempt of a raw call signs a fresh URL and sends it at once: a short life is plenty.
 RAW_URL_TTL = 60
+ADMIN_PATH = "/minio/admin/v3/"
+_ADMIN_OK = (200, 204, 206)  # the statuses minio-py's admin client takes for success
 # An error answer without an S3 XML body (a HEAD, a proxy's HTML page) is named by its HTTP
 # status, as minio-py names it for a bucket-level call (403, 404, 405, 501); the 5xx get the
 # codes S3 itself uses for them, so is_temporary knows them. A gateway's 502/504 means the
@@ -153,6 +161,17 @@ def retry_temporary(fn: Callable[[], T], budget: float) -> T:
         with attempt:
             return fn()
     raise AssertionError("unreachable: tenacity either returns or reraises")
+
+
+def admin_error(resp: urllib3.BaseHTTPResponse) -> MinioAdminException:
+    """An admin error answer as the ``MinioAdminException`` minio-py raises for it: the status
+    as text and the body (JSON ``{"Code": ...}``) as text, or as hex when it is not UTF-8."""
+    data = resp.data
+    try:
+        body = data.decode()
+    except UnicodeDecodeError:
+        body = data.hex()
+    return MinioAdminException(str(resp.status), body)
 
 
 def error_from_answer(resp: urllib3.BaseHTTPResponse, bucket: str) -> S3Error:
@@ -292,6 +311,62 @@ class Clients:
         if resp.status >= 300:
             raise error_from_answer(resp, bucket)
         return resp.data
+
+    def admin_call(
+        self,
+        method: str,
+        command: str,
+        query: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        creds: Credentials | None = None,
+        *,
+        encrypted: bool = False,
+    ) -> bytes:
+        """A MinIO admin route minio-py has no method for (``/minio/admin/v3/<command>``), as
+        ``creds`` (root unless given); retried like any operation. Returns the answer's body,
+        decrypted when the route is ``encrypted`` (MinIO encrypts it with the caller's secret);
+        an error answer raises ``MinioAdminException``, as minio-py's own admin calls do."""
+        return self.retry(
+            self._admin_call_once, method, command, query or {}, body, creds or self.root, encrypted
+        )
+
+    def _admin_call_once(
+        self,
+        method: str,
+        command: str,
+        query: Mapping[str, str],
+        body: bytes | None,
+        creds: Credentials,
+        encrypted: bool,
+    ) -> bytes:
+        url, headers = sign_request(
+            method=method,
+            endpoint=self.endpoint,
+            path=ADMIN_PATH + command,
+            access_key=creds.access_key,
+            secret_key=creds.secret_key,
+            region=self.region,
+            now=datetime.now(UTC),
+            query=query,
+            body=body or b"",
+        )
+        # An encrypted answer is streamed into the decrypter, as minio-py reads one.
+        resp = self.http.request(
+            method, url, body=body, headers=headers, redirect=False, preload_content=not encrypted
+        )
+        if resp.status not in _ADMIN_OK:
+            error = admin_error(resp)  # reads the whole (short) answer
+            resp.release_conn()
+            raise error
+        if not encrypted:
+            return resp.data
+        try:
+            # Reads the answer to its end, then closes it and hands the connection back.
+            return decrypt(resp, creds.secret_key)
+        except BaseException:
+            resp.close()  # half read: the connection must not be reused
+            resp.release_conn()
+            raise
 
     def anonymous(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """An unsigned request, as a browser or a stranger would send it."""

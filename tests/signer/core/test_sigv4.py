@@ -616,3 +616,129 @@ def test_presign_url_matches_botocore_for_any_key_headers_and_query(
 ) -> None:
     ours, reference = _put_pair(key, headers, query)
     assert ours == reference
+
+
+# --- header-signed requests (sign_request) -----------------------------------------------------
+
+
+def _botocore_signed_headers(
+    method: str, url: str, headers: dict[str, str], body: bytes, region: str
+) -> dict[str, str]:
+    """What botocore's S3 SigV4 header signer adds to the same request at NOW."""
+    request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
+    auth = S3SigV4Auth(Credentials(ACCESS, SECRET), "s3", region)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
+        auth.add_auth(request)
+    return dict(request.headers.items())
+
+
+@pytest.mark.parametrize(
+    ("method", "endpoint", "path", "query", "headers", "body", "region"),
+    [
+        ("GET", "http://127.0.0.1:9000", "/minio/admin/v3/accountinfo", {}, {}, b"", "us-east-1"),
+        (
+            "GET",
+            "http://127.0.0.1:9000",
+            "/minio/admin/v3/list-access-keys-bulk",
+            {"users": "signer x+1", "listType": "all"},
+            {},
+            b"",
+            "us-east-1",
+        ),
+        (
+            "POST",
+            "https://storage.example.com:443",
+            "/minio/admin/v3/revoke-tokens/builtin",
+            {"user": "ü/ser", "fullRevoke": "true"},
+            {"Content-Type": "application/octet-stream"},
+            b'{"a": 1}',
+            "eu-central-1",
+        ),
+        (
+            "PUT",
+            "https://files.example.com:8443",
+            "/uploads/a b/ünï~(1).txt",
+            {"tagging": ""},
+            {"Content-Type": "text/plain", "x-amz-meta-owner": "team  one"},
+            b"body",
+            "us-west-2",
+        ),
+    ],
+    ids=["no-query", "query", "body-https", "encoded-path"],
+)
+def test_sign_request_matches_botocore(
+    method: str,
+    endpoint: str,
+    path: str,
+    query: dict[str, str],
+    headers: dict[str, str],
+    body: bytes,
+    region: str,
+) -> None:
+    url, sent = sigv4.sign_request(
+        method=method,
+        endpoint=endpoint,
+        path=path,
+        access_key=ACCESS,
+        secret_key=SECRET,
+        region=region,
+        now=NOW,
+        query=query,
+        headers=headers,
+        body=body,
+    )
+    reference = _botocore_signed_headers(method, url, headers, body, region)
+    assert {k.lower(): v for k, v in sent.items()} == {k.lower(): v for k, v in reference.items()}
+    assert "Signature=" in sent["Authorization"] and "host;" in sent["Authorization"]
+    assert url.startswith(endpoint.replace(":443", "")) and SECRET not in url
+
+
+def test_sign_request_url_is_the_signed_one() -> None:
+    url, sent = sigv4.sign_request(
+        method="GET",
+        endpoint="http://127.0.0.1:9000",
+        path="/minio/admin/v3/list-access-keys-bulk",
+        access_key=ACCESS,
+        secret_key=SECRET,
+        region="us-east-1",
+        now=NOW,
+        query={"users": "a b", "listType": "all"},
+    )
+    assert url == (
+        "http://127.0.0.1:9000/minio/admin/v3/list-access-keys-bulk?listType=all&users=a%20b"
+    )
+    assert sent["x-amz-date"] == "20261123T083000Z"
+    empty_sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert sent["x-amz-content-sha256"] == empty_sha256
+    assert sent["Authorization"].startswith(
+        f"AWS4-HMAC-SHA256 Credential={ACCESS}/20261123/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature="
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"path": "minio/admin"}, "must start with /"),
+        ({"now": datetime(2026, 11, 23)}, "timezone-aware"),
+        ({"endpoint": "http://h:9000/base"}, "no path"),
+        ({"headers": {"Authorization": "x"}}, "set by the signer"),
+        ({"headers": {"X-Amz-Date": "x"}}, "set by the signer"),
+        ({"headers": {"a": "1", "A": "2"}}, "given twice"),
+        ({"headers": {"x-amz-meta-a": "a\nb"}}, "line break"),
+        ({"query": {"X-Amz-Signature": "1"}}, "reserved"),
+    ],
+)
+def test_sign_request_bad_arguments(changes: dict, message: str) -> None:
+    args = {
+        "method": "GET",
+        "endpoint": "http://127.0.0.1:9000",
+        "path": "/minio/admin/v3/accountinfo",
+        "access_key": ACCESS,
+        "secret_key": SECRET,
+        "region": "us-east-1",
+        "now": NOW,
+        **changes,
+    }
+    with pytest.raises(ValueError, match=message):
+        sigv4.sign_request(**args)
