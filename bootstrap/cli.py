@@ -63,8 +63,8 @@ def wait(endpoint: str, timeout: float, as_json: bool) -> None:
 BOOTSTRAP_EPILOG = (
     "Configured from the environment: MINIO_ENDPOINT, MINIO_REGION, MINIO_ROOT_USER, "
     "MINIO_ROOT_PASSWORD, MINIO_BUCKET, CORS_ALLOWED_ORIGINS, CORS_ALLOW_ANY, "
-    "MULTIPART_ABORT_AFTER, SIGNER_ACCESS_KEY, SIGNER_SECRET_KEY (secrets also as *_FILE), "
-    "BOOTSTRAP_TIMEOUT. " + EXIT_CODES_HELP
+    "MULTIPART_ABORT_AFTER, BUCKET_ENCRYPTION, SIGNER_ACCESS_KEY, SIGNER_SECRET_KEY (secrets "
+    "also as *_FILE), BOOTSTRAP_TIMEOUT.\n\n" + EXIT_CODES_HELP
 )
 
 
@@ -75,9 +75,10 @@ BOOTSTRAP_EPILOG = (
 def bootstrap(plan: bool, as_json: bool, config_file: str | None) -> None:
     """Converge MinIO to its declared state, then verify it.
 
-    Ensures a private bucket, CORS for your origins, cleanup of stale multipart uploads and a
-    least-privilege signer identity. Each step reports created, changed, unchanged, failed or
-    skipped; a second run reports everything unchanged and writes nothing.
+    Ensures a private bucket encrypted at rest, CORS for your origins, cleanup of stale
+    multipart uploads and a least-privilege signer identity. Each step reports created,
+    changed, unchanged, failed or skipped; a second run reports everything unchanged and
+    writes nothing.
     """
     from bootstrap import settings as settings_mod
     from bootstrap.converge import run as run_bootstrap
@@ -110,13 +111,17 @@ def entrypoint(config_file: str | None, command: tuple[str, ...]) -> None:
     Validates every setting first, starts COMMAND as a child, converges it (as `bootstrap`
     does) on the --address the child listens on, then forwards SIGTERM/SIGINT and exits with
     MinIO's code. If bootstrap fails, MinIO is stopped and the exit code is non-zero.
+    MINIO_KMS_SECRET_KEY (MinIO's name:base64 form, or any secret of 32+ characters) reaches
+    MinIO as its KMS key.
     """
     from bootstrap import entrypoint as entrypoint_mod
     from bootstrap import settings as settings_mod
 
     try:
         endpoint = entrypoint_mod.endpoint_for(entrypoint_mod.address_of(command))
-        settings = settings_mod.load(os.environ, config_file=config_file, default_endpoint=endpoint)
+        settings = settings_mod.load(
+            os.environ, config_file=config_file, default_endpoint=endpoint, starts_minio=True
+        )
         code = entrypoint_mod.run(settings, command, os.environ)
     except StackError as exc:
         fail(exc)

@@ -15,11 +15,11 @@ from typing import Any
 
 import urllib3
 
-from bootstrap import bucket, cors, identity, minio_api, privacy, uploads
+from bootstrap import bucket, cors, encryption, identity, minio_api, privacy, staging, uploads
 from bootstrap.minio_api import ApiConfig
 from bootstrap.report import Report, Status, StepReport
 from bootstrap.s3 import MINIO, Clients, check_credentials, detect, explain
-from bootstrap.settings import Settings
+from bootstrap.settings import ENCRYPTION_OFF, BucketSpec, Settings
 from bootstrap.step import Change, Kind, Step
 from common.envconfig import format_duration
 from common.errors import PermanentError, StackError, WaitTimeout
@@ -49,10 +49,16 @@ def _inert(
     )
 
 
+def _encryption_step(b: BucketSpec, server: str) -> Step[Any, Any]:
+    if b.encryption == ENCRYPTION_OFF:
+        return _inert("encryption", b.name, skip="BUCKET_ENCRYPTION=off: left as it is")
+    return encryption.step(b.name, minio=server == MINIO)
+
+
 def build_steps(settings: Settings, server: str) -> list[Step[Any, Any]]:
     steps: list[Step[Any, Any]] = []
     for b in settings.buckets:
-        steps += [bucket.step(b.name), privacy.step(b.name)]
+        steps += [bucket.step(b.name), privacy.step(b.name), _encryption_step(b, server)]
     if server == MINIO:
         origins = settings.cors_origins()
         api = ApiConfig(
@@ -66,6 +72,7 @@ def build_steps(settings: Settings, server: str) -> list[Step[Any, Any]]:
     else:
         steps += [cors.bucket_step(b.name, b.cors_origins) for b in settings.buckets]
         steps += [uploads.lifecycle_step(b.name, b.abort_after_days) for b in settings.buckets]
+    steps += [staging.step(b.name) for b in settings.buckets]
     for b in settings.buckets:
         if b.signer is None:
             skip = "SIGNER_ACCESS_KEY and SIGNER_SECRET_KEY are not set"

@@ -3,9 +3,13 @@
 ``minio-stack entrypoint -- minio server /data --console-address :9001``
 
 1. Every setting is validated first (settings.py lists every bad variable at once), so a
-   broken deploy fails before MinIO starts.
+   broken deploy fails before MinIO starts. That includes MinIO's KMS key: SSE-S3, the
+   default, needs one, and a missing key is named here rather than by MinIO's 501 later.
 2. MinIO starts as a child with the environment it was given, the root credentials resolved
    from ``*_FILE`` if used, and the signer's keys removed (MinIO does not need them).
+   ``MINIO_KMS_SECRET_KEY`` reaches MinIO in MinIO's own ``name:base64`` form: a plain
+   generated secret (Render's ``generateValue``) is turned into a key first
+   (settings.minio_kms_key). The key is never logged.
 3. bootstrap converges it, talking to the ``--address`` the child got (``:9000`` →
    ``http://127.0.0.1:9000``) unless ``MINIO_ENDPOINT`` is set. CORS and stale-upload expiry
    are written through the admin API, never handed to the child as ``MINIO_API_*``
@@ -35,7 +39,7 @@ from typing import Any
 
 from bootstrap.converge import run as run_bootstrap
 from bootstrap.report import Report, StepReport, logfmt
-from bootstrap.settings import Settings
+from bootstrap.settings import KMS_KEY_VAR, Settings
 from common.errors import ConfigError, ExitCode
 
 DEFAULT_ADDRESS = ":9000"
@@ -48,6 +52,8 @@ _NOT_FOR_MINIO = (
     "SIGNER_SECRET_KEY_FILE",
     "MINIO_ROOT_USER_FILE",
     "MINIO_ROOT_PASSWORD_FILE",
+    # Resolved into MINIO_KMS_SECRET_KEY below; MinIO would read the raw file otherwise.
+    KMS_KEY_VAR + "_FILE",
 )
 
 
@@ -84,6 +90,8 @@ def child_env(environ: Mapping[str, str], settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in environ.items() if k not in _NOT_FOR_MINIO}
     env["MINIO_ROOT_USER"] = settings.root.access_key
     env["MINIO_ROOT_PASSWORD"] = settings.root.secret_key
+    if settings.kms_key is not None:
+        env[KMS_KEY_VAR] = settings.kms_key
     return env
 
 

@@ -14,14 +14,24 @@ Environment (defaults in brackets):
     CORS_ALLOWED_ORIGINS []                 comma-separated browser origins, scheme://host[:port]
     CORS_ALLOW_ANY [false]                  allow every origin (CORS_ALLOWED_ORIGINS=* needs it)
     MULTIPART_ABORT_AFTER [24h]             how long an incomplete multipart upload may live
+    BUCKET_ENCRYPTION [sse-s3]              the bucket's default encryption: sse-s3 or off
     SIGNER_ACCESS_KEY, SIGNER_SECRET_KEY    the signer's identity (or *_FILE; optional)
     BOOTSTRAP_TIMEOUT [120s]                how long to wait for MinIO to become ready
     BOOTSTRAP_STRICT [true]                 entrypoint: stop MinIO when bootstrap fails
+    MINIO_KMS_SECRET_KEY (or *_FILE)        entrypoint: MinIO's KMS key, ``name:base64`` of 32
+                                            bytes or any secret of 32+ characters (see
+                                            ``minio_kms_key``); required for sse-s3 unless
+                                            MinIO has another KMS (``MINIO_KMS_*``)
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import math
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +57,23 @@ DEFAULT_TIMEOUT = 120.0
 # stale uploads only every few hours (api stale_uploads_cleanup_interval).
 MIN_MULTIPART_ABORT_AFTER = 60.0
 ANY_ORIGIN = "*"
+# A bucket's default encryption: SSE-S3 (AES256, keys from the server's KMS), or "off", which
+# leaves the bucket's encryption as bootstrap finds it and needs no KMS.
+SSE_S3 = "sse-s3"
+ENCRYPTION_OFF = "off"
+ENCRYPTION_MODES = (SSE_S3, ENCRYPTION_OFF)
+# MinIO's built-in KMS: one static 256-bit key, written as ``<key name>:<base64 of 32 bytes>``.
+# The name is stored with every object it encrypts, so a key derived from a plain secret always
+# gets this one name: the same secret then opens the same objects on every start.
+KMS_KEY_VAR = "MINIO_KMS_SECRET_KEY"
+KMS_KEY_NAME = "minio-stack"
+KMS_KEY_BYTES = 32
+MIN_KMS_SECRET_CHARS = 32
+# MinIO reads every other KMS it supports (KES, MinIO KMS) from variables with this prefix.
+MINIO_KMS_PREFIX = "MINIO_KMS_"
+_KMS_KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# MinIO's own form, which the entrypoint and a plain MinIO both take.
+KMS_KEY_HINT = "e.g. minio-stack:$(openssl rand -base64 32)"
 
 # The per-bucket variables, and the YAML field that declares each one in --config.
 BUCKET_FIELDS = {
@@ -54,6 +81,7 @@ BUCKET_FIELDS = {
     "cors_allowed_origins": "CORS_ALLOWED_ORIGINS",
     "cors_allow_any": "CORS_ALLOW_ANY",
     "multipart_abort_after": "MULTIPART_ABORT_AFTER",
+    "encryption": "BUCKET_ENCRYPTION",
     "signer_access_key": "SIGNER_ACCESS_KEY",
     "signer_access_key_file": "SIGNER_ACCESS_KEY_FILE",
     "signer_secret_key": "SIGNER_SECRET_KEY",
@@ -75,6 +103,7 @@ class BucketSpec:
     cors_origins: tuple[str, ...]  # normalised and sorted; ("*",) allows any origin
     multipart_abort_after: float  # seconds
     signer: Credentials | None
+    encryption: str = SSE_S3  # one of ENCRYPTION_MODES
 
     @property
     def cors_allow_any(self) -> bool:
@@ -98,6 +127,9 @@ class Settings:
     buckets: tuple[BucketSpec, ...]
     timeout: float
     strict: bool
+    # MinIO's KMS key in its own name:base64 form, for the MinIO the entrypoint starts; None
+    # when the caller starts no MinIO or MinIO gets its KMS elsewhere.
+    kms_key: str | None = field(default=None, repr=False)
 
     @property
     def secure(self) -> bool:
@@ -129,6 +161,59 @@ class Settings:
         return frozenset(
             b.name for b in self.buckets if b.signer and b.signer.access_key == access_key
         )
+
+
+def parse_encryption(text: str) -> str:
+    mode = text.strip().lower()
+    if mode == "false":  # YAML reads an unquoted `encryption: off` as false
+        mode = ENCRYPTION_OFF
+    if mode not in ENCRYPTION_MODES:
+        raise ValueError(
+            f"{text!r} is not an encryption mode; use sse-s3 (encrypt every new object, the "
+            "default) or off (leave the bucket's encryption as it is)"
+        )
+    return mode
+
+
+def generate_kms_key() -> str:
+    """A new MinIO KMS key in MinIO's own ``name:base64`` form (``minio-stack env-init``)."""
+    return f"{KMS_KEY_NAME}:{base64.b64encode(secrets.token_bytes(KMS_KEY_BYTES)).decode()}"
+
+
+def minio_kms_key(text: str) -> str:
+    """MinIO's ``name:base64`` form of a MINIO_KMS_SECRET_KEY value.
+
+    A value with a ``:`` is MinIO's own form and is checked, then kept as it is. Any other
+    value is a generated secret (Render's ``generateValue`` has no ``:``): its SHA-256 is the
+    32-byte key, named ``minio-stack``, so the same secret gives the same key on every start.
+    That derivation must never change: objects written under one key open only with it.
+    Errors never quote the value; it is the key to every object.
+    """
+    value = text.strip()
+    if ":" in value:
+        name, _, encoded = value.partition(":")
+        if not _KMS_KEY_NAME.fullmatch(name):
+            raise ValueError(
+                "the key name before ':' must be 1-64 characters of A-Z a-z 0-9 _ . - "
+                f"(MinIO's form is name:base64-of-32-bytes); {KMS_KEY_HINT}"
+            )
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            key = b""
+        if len(key) != KMS_KEY_BYTES:
+            raise ValueError(
+                "the part after ':' must be standard base64 of exactly 32 bytes "
+                f"(MinIO's form is name:base64-of-32-bytes); {KMS_KEY_HINT}"
+            )
+        return value
+    if len(value) < MIN_KMS_SECRET_CHARS:
+        raise ValueError(
+            f"is shorter than {MIN_KMS_SECRET_CHARS} characters; use a random secret at least "
+            f"that long, or MinIO's form name:base64-of-32-bytes; {KMS_KEY_HINT}"
+        )
+    digest = hashlib.sha256(value.encode()).digest()
+    return f"{KMS_KEY_NAME}:{base64.b64encode(digest).decode()}"
 
 
 def parse_multipart_abort_after(seconds: float) -> float:
@@ -206,10 +291,11 @@ def _bucket(env: Env) -> BucketSpec | None:
         DEFAULT_MULTIPART_ABORT_AFTER,
     )
     signer = _credential(env, "SIGNER_ACCESS_KEY", "SIGNER_SECRET_KEY", required=False)
+    encryption = env.parsed("BUCKET_ENCRYPTION", parse_encryption, SSE_S3)
     if name is None:
         return None
     cors = (ANY_ORIGIN,) if allow_any else tuple(sorted(set(origins)))
-    return BucketSpec(name, cors, abort_after, signer)
+    return BucketSpec(name, cors, abort_after, signer, encryption)
 
 
 def _yaml_buckets(path: Path, problems: list[tuple[str, str]]) -> list[Mapping[str, str]]:
@@ -275,8 +361,13 @@ def load(
     *,
     config_file: str | Path | None = None,
     default_endpoint: str = DEFAULT_ENDPOINT,
+    starts_minio: bool = False,
 ) -> Settings:
-    """Build and validate the settings; raises ConfigError listing every problem."""
+    """Build and validate the settings; raises ConfigError listing every problem.
+
+    ``starts_minio``: the caller (the entrypoint) starts MinIO with ``environ``, so MinIO's KMS
+    key is read and checked with everything else; a standalone bootstrap never reads it.
+    """
     env = Env(environ)
     endpoint = env.parsed("MINIO_ENDPOINT", parse_endpoint, default_endpoint)
     region = env.parsed("MINIO_REGION", check_region, DEFAULT_REGION)
@@ -287,8 +378,12 @@ def load(
     strict = env.bool("BOOTSTRAP_STRICT", True)
 
     buckets: list[BucketSpec | None] = []
+    # Each entry's declared mode, even where the entry is invalid: the KMS key is checked at
+    # once with the rest, not after the bucket name is fixed.
+    modes: list[str | None] = []
     if config_file is None:
         buckets.append(_bucket(env))
+        modes.append(environ.get("BUCKET_ENCRYPTION"))
     else:
         path = Path(config_file)
         set_here = [var for var in BUCKET_FIELDS.values() if environ.get(var)]
@@ -299,13 +394,48 @@ def load(
         for i, mapped in enumerate(_yaml_buckets(path, env.problems)):
             entry_env = Env(mapped)
             buckets.append(_bucket(entry_env))
+            modes.append(mapped.get("BUCKET_ENCRYPTION"))
             env.problems.extend(_rename(entry_env.problems, f"{path}: buckets[{i}]"))
 
     declared = [b for b in buckets if b is not None]
     _check_across(declared, root, env, from_file=config_file is not None)
+    wants_sse = any(_wants_sse(m) for m in modes)
+    kms_key = _kms_key(env, environ, wants_sse=wants_sse) if starts_minio else None
     env.raise_if_invalid()
     assert root is not None  # raise_if_invalid() reported it otherwise
-    return Settings(endpoint, region, root, tuple(declared), timeout, strict)
+    return Settings(endpoint, region, root, tuple(declared), timeout, strict, kms_key)
+
+
+def _wants_sse(mode: str | None) -> bool:
+    """Whether an entry declares SSE-S3; an invalid mode (reported by ``_bucket``) counts."""
+    try:
+        return parse_encryption(mode or SSE_S3) == SSE_S3
+    except ValueError:
+        return True
+
+
+def _kms_key(env: Env, environ: Mapping[str, str], *, wants_sse: bool) -> str | None:
+    """MinIO's KMS key for the MinIO about to start; a problem when SSE-S3 is declared and
+    MinIO would have no KMS at all (found here, before MinIO starts, not at converge time)."""
+    text = env.raw(KMS_KEY_VAR)  # read once: NAME_FILE problems are reported once
+    if text is not None:
+        try:
+            return minio_kms_key(text)
+        except ValueError as exc:
+            env.problem(KMS_KEY_VAR, str(exc))
+            return None
+    other_kms = any(
+        name.startswith(MINIO_KMS_PREFIX) and not name.startswith(KMS_KEY_VAR) and value
+        for name, value in environ.items()
+    )
+    if wants_sse and not other_kms:
+        env.problem(
+            KMS_KEY_VAR,
+            "is not set, but BUCKET_ENCRYPTION=sse-s3 (the default) needs a KMS key for MinIO to "
+            f"encrypt objects with; set it ({KMS_KEY_HINT}) and keep a copy: without it the "
+            "data cannot be read. Or set BUCKET_ENCRYPTION=off",
+        )
+    return None
 
 
 def _check_across(

@@ -1,8 +1,9 @@
 """A real MinIO server, built from the pinned source, on free 127.0.0.1 ports.
 
 Used by the pytest fixtures in conftest.py. Nothing here is a mock: each instance is the
-``.cache/bin/minio`` binary that ``make minio`` builds, with its own temp data dir and
-random root credentials.
+``.cache/bin/minio`` binary that ``make minio`` builds, with its own temp data dir, random
+root credentials and, as the kit deploys it, a KMS key of its own (``kms_key=""``: a MinIO
+without a KMS).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from minio.credentials.providers import StaticProvider
 
 from bootstrap.health import wait_ready
+from bootstrap.settings import KMS_KEY_VAR, generate_kms_key
 from harness.processes import (
     LoopbackHTTP,
     free_port,
@@ -41,6 +43,7 @@ class MinioServer(LoopbackHTTP):
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     api_port: int = field(default_factory=free_port)
     console_port: int = field(default_factory=free_port)
+    kms_key: str = field(default_factory=generate_kms_key, repr=False)
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -66,6 +69,8 @@ class MinioServer(LoopbackHTTP):
             MINIO_ROOT_PASSWORD=self.secret_key,
             MINIO_UPDATE="off",
         )
+        if self.kms_key:
+            env[KMS_KEY_VAR] = self.kms_key
         env.update(self.extra_env)
         return env
 

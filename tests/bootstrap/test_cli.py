@@ -74,7 +74,12 @@ def test_entrypoint_config_error_before_starting(tmp_path):
 
 
 def test_entrypoint_unknown_executable(tmp_path):
-    env = env_for(None, MINIO_ROOT_USER="root-user", MINIO_ROOT_PASSWORD="root-password-1")
+    env = env_for(
+        None,
+        MINIO_ROOT_USER="root-user",
+        MINIO_ROOT_PASSWORD="root-password-1",
+        MINIO_KMS_SECRET_KEY="a-generated-secret-of-more-than-32-characters",
+    )
     result = CliRunner().invoke(
         main,
         ["entrypoint", "--", "no-such-minio-binary", "server", str(tmp_path)],

@@ -61,6 +61,7 @@ def snapshot(server) -> dict:
         # MinIO lists a policy's actions in no fixed order: compare them as sets.
         "policy": normalise_policy(json.loads(admin.policy_info("minio-stack-signer-uploads"))),
         "objects": [o.object_name for o in client.list_objects("uploads", recursive=True)],
+        "encryption": client.get_bucket_encryption("uploads").rule.sse_algorithm,
     }
 
 
@@ -73,8 +74,10 @@ def test_first_run_creates_second_run_unchanged_and_writes_nothing(module_minio)
         "ready[server]": "unchanged",
         "bucket[uploads]": "created",
         "privacy[uploads]": "unchanged",  # a new bucket is already private
+        "encryption[uploads]": "created",  # SSE-S3 by default
         "cors[server]": "changed",  # MinIO's default * is replaced
         "uploads[server]": "changed",  # 24h default → 2h
+        "staging[uploads]": "created",  # the signer's staging objects expire
         "identity[uploads]": "created",
     }
     assert all(s["verified"] for s in doc["steps"][1:])
@@ -138,6 +141,7 @@ def test_plan_on_fresh_server_lists_changes_and_creates_nothing(fresh_minio):
     changes = {c["what"] for s in doc["steps"] for c in s["changes"]}
     assert {
         "bucket uploads",
+        "default encryption of bucket uploads",
         "api cors_allow_origin",
         "api stale_uploads_expiry",
         "user signer-uploads",

@@ -15,13 +15,15 @@ import pytest
 import requests
 
 from bootstrap.entrypoint import address_of, child_env, endpoint_for, exit_code_of
-from bootstrap.settings import load
+from bootstrap.settings import generate_kms_key, load, minio_kms_key
 from common.errors import ConfigError
 from harness.minio_server import MINIO_BINARY, free_port
 from minio import Minio
 from tests.bootstrap.conftest import APP_ORIGIN, MINIO_STACK, env_for, process_env
 
 ROOT_USER, ROOT_PASSWORD = "root-entry", "root-entry-secret"
+# As Render's generateValue gives it: a plain secret, which the entrypoint turns into a key.
+KMS_SECRET = "entrypoint-test-kms-secret-0123456789abcdef"
 
 
 # --- pure -------------------------------------------------------------------------------------
@@ -69,6 +71,23 @@ def test_child_env_resolves_root_files_and_drops_signer_secret(tmp_path):
     assert env["MINIO_BROWSER"] == "off"  # everything else reaches MinIO unchanged
 
 
+def test_child_env_gives_minio_its_kms_key_in_minios_form(tmp_path):
+    (tmp_path / "kms").write_text(KMS_SECRET)
+    environ = env_for(
+        None,
+        MINIO_ROOT_USER="root-user",
+        MINIO_ROOT_PASSWORD="root-password-1",
+        MINIO_KMS_SECRET_KEY_FILE=str(tmp_path / "kms"),
+    )
+    env = child_env(environ, load(environ, starts_minio=True))
+    assert env["MINIO_KMS_SECRET_KEY"] == minio_kms_key(KMS_SECRET)
+    assert env["MINIO_KMS_SECRET_KEY"].startswith("minio-stack:")
+    assert "MINIO_KMS_SECRET_KEY_FILE" not in env  # MinIO would read the plain secret
+    kept = generate_kms_key()
+    environ = {**environ, "MINIO_KMS_SECRET_KEY": kept, "MINIO_KMS_SECRET_KEY_FILE": ""}
+    assert child_env(environ, load(environ, starts_minio=True))["MINIO_KMS_SECRET_KEY"] == kept
+
+
 def test_exit_code_of_signals():
     assert exit_code_of(0) == 0 and exit_code_of(3) == 3
     assert exit_code_of(-signal.SIGKILL) == 128 + 9
@@ -87,7 +106,7 @@ class Entrypoint:
             MINIO_ROOT_USER=ROOT_USER,
             MINIO_ROOT_PASSWORD=ROOT_PASSWORD,
             BOOTSTRAP_TIMEOUT="60s",
-            **env,
+            **{"MINIO_KMS_SECRET_KEY": KMS_SECRET, **env},
         )
         command = [
             str(MINIO_STACK), "entrypoint", "--",
@@ -191,8 +210,14 @@ def test_bucket_ready_sigterm_and_objects_survive_restart(tmp_path, entrypoints)
     again.wait_for("event=bootstrap status=ok")
     steps = [line for line in again.lines if "event=step" in line]
     assert steps and all("status=unchanged" in line for line in steps), again.text
+    # Encrypted at rest with the key derived from the plain secret, and the same secret
+    # derives the same key after the restart: the object reads back.
+    stat = again.client().stat_object("uploads", "kept.txt")
+    assert stat.metadata["x-amz-server-side-encryption"] == "AES256"
     assert again.client().get_object("uploads", "kept.txt").read() == b"kept"
     assert again.stop(signal.SIGINT) == 0
+    logged = ep.text + again.text + (tmp_path / "minio.log").read_text()
+    assert KMS_SECRET not in logged and minio_kms_key(KMS_SECRET).split(":")[1] not in logged
 
 
 def test_failing_bootstrap_stops_minio_and_exits_non_zero(tmp_path, entrypoints):
@@ -217,14 +242,29 @@ def test_invalid_settings_exit_2_before_minio_starts(tmp_path, entrypoints):
         tmp_path / "minio.log",
         MINIO_BUCKET="Bad_Name",
         MULTIPART_ABORT_AFTER="soon",
+        MINIO_KMS_SECRET_KEY=None,
     )
     entrypoints.append(ep)
     assert ep.proc.wait(30) == 2
     ep._reader.join(5)
     (line,) = ep.lines
     assert line.startswith("Error: invalid configuration: MINIO_BUCKET:")
-    assert "MULTIPART_ABORT_AFTER" in line  # every bad variable at once
+    # Every bad variable at once, the missing KMS key (SSE-S3 is the default) among them.
+    assert "MULTIPART_ABORT_AFTER" in line and "MINIO_KMS_SECRET_KEY: is not set" in line
     assert not (tmp_path / "data").exists()  # MinIO never ran
+
+
+def test_a_bad_kms_key_exits_2_without_showing_it(tmp_path, entrypoints):
+    ep = Entrypoint(
+        tmp_path / "data", tmp_path / "minio.log", MINIO_KMS_SECRET_KEY="my-key:Zm9vYmFyc2VjcmV0"
+    )
+    entrypoints.append(ep)
+    assert ep.proc.wait(30) == 2
+    ep._reader.join(5)
+    (line,) = ep.lines
+    assert line.startswith("Error: invalid configuration: MINIO_KMS_SECRET_KEY:")
+    assert "base64 of exactly 32 bytes" in line and "Zm9vYmFyc2VjcmV0" not in line
+    assert not (tmp_path / "data").exists()
 
 
 def test_non_strict_keeps_serving_after_a_failed_bootstrap(tmp_path, entrypoints):

@@ -21,6 +21,7 @@ DOCKERFILES = ("minio/Dockerfile", "console/Dockerfile", "signer/Dockerfile")
 HADOLINT = ROOT / ".venv" / "bin" / "hadolint"
 GENERATED_ON_RENDER = {
     "MINIO_ROOT_PASSWORD",
+    "MINIO_KMS_SECRET_KEY",
     "SIGNER_SECRET_KEY",
     "SIGNER_API_TOKENS",
     "SIGNER_TOKEN_SECRETS",

@@ -51,6 +51,10 @@ def _recreate_minio(state: Path, env_file: Path) -> None:
         MINIO_ROOT_PASSWORD=config["MINIO_ROOT_PASSWORD"],
         MINIO_UPDATE="off",
     )
+    # Compose's env_file hands MinIO the whole .env, its KMS key included (env-init writes it
+    # in MinIO's own name:base64 form).
+    if config.get("MINIO_KMS_SECRET_KEY"):
+        env["MINIO_KMS_SECRET_KEY"] = config["MINIO_KMS_SECRET_KEY"]
     with open(state / "minio.log", "ab") as log:
         proc = subprocess.Popen(
             [

@@ -97,6 +97,7 @@ def test_rotation_keeps_every_byte_setting_and_signed_url(native_stack: NativeSt
     digests = sha256_of_everything(stack.server, old)
     snapshot = _settings_snapshot(stack, old)
     assert len(digests) >= 3
+    kms_key = stack.config()["MINIO_KMS_SECRET_KEY"]
 
     result, report = stack.run_json("rotate-root", "--target", "native")
 
@@ -114,6 +115,11 @@ def test_rotation_keeps_every_byte_setting_and_signed_url(native_stack: NativeSt
     assert refusal(stack.server, new) is None
     assert sha256_of_everything(stack.server, new) == digests
     assert _settings_snapshot(stack, new) == snapshot
+    # The KMS key is not root's: rotation leaves it alone, and what it encrypted still reads.
+    assert stack.config()["MINIO_KMS_SECRET_KEY"] == kms_key
+    assert kms_key not in result.stdout + result.stderr
+    stat = stack.server.clients(new).s3.stat_object("uploads", key)
+    assert stat.metadata["x-amz-server-side-encryption"] == "AES256"
     # A URL the signer issued before the rotation still downloads after it.
     after = requests.get(url_before, timeout=10)
     assert after.status_code == 200 and after.content == body
