@@ -72,3 +72,16 @@ def test_minio_reports_the_pinned_commit_and_a_supported_go(images: Images, engi
     go = re.search(r"^FROM golang:(\d+)\.(\d+)-", (ROOT / spec.dockerfile).read_text(), re.M)
     assert go and (int(go[1]), int(go[2])) >= (1, 25), "an unsupported Go builds MinIO"
     assert f"Runtime: go{go[1]}.{go[2]}." in out, out
+
+
+def test_the_minio_image_ships_minios_own_license_files(images: Images, engine: Engine) -> None:
+    # MinIO is AGPLv3 (NOTICE): its LICENSE, NOTICE and CREDITS, from the source built, ship
+    # beside the binary.
+    spec = images("minio")
+    out = engine.podman(
+        "run", "--rm", "--label", engine.label, "--health-interval", "disable",
+        "--entrypoint", '["head", "-n", "2", "/usr/share/licenses/minio/LICENSE",'
+        ' "/usr/share/licenses/minio/NOTICE", "/usr/share/licenses/minio/CREDITS"]', spec.ref,
+    ).stdout  # fmt: skip
+    assert "GNU AFFERO GENERAL PUBLIC LICENSE" in out, out
+    assert "MinIO" in out.split("NOTICE")[1], out
