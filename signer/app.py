@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, ExceptionHandler, Lifespan, Message, Receiv
 
 from signer.auth import ApiTokens
 from signer.core.errors import ErrorCode, SignerError
+from signer.endpoints import PublicEndpointCheck
 from signer.metrics import BODY_TIMEOUT, CLIENT_CLOSED, CONTENT_TYPE, OK, Metrics
 from signer.models import INITIAL_PARTS, INTERNAL_CODE, HealthResponse, ReadyResponse
 from signer.openapi import build_openapi
@@ -238,6 +239,7 @@ def _exception_handlers(metrics: Metrics) -> dict[type[Exception], ExceptionHand
 def _service_routes(settings: Settings, storage: Storage, metrics: Metrics) -> list[BaseRoute]:
     """The routes outside the API table: health, readiness, metrics, the OpenAPI document."""
     openapi = build_openapi()
+    public_endpoint = PublicEndpointCheck.from_settings(settings)
 
     async def healthz(request: Request) -> Response:
         return json_response(HealthResponse())
@@ -246,6 +248,8 @@ def _service_routes(settings: Settings, storage: Storage, metrics: Metrics) -> l
         started = time.perf_counter()
         try:
             await run_in_threadpool(storage.check_ready)
+            # Ready means the URLs it signs work, too: the public endpoint reaches this storage.
+            await run_in_threadpool(public_endpoint.verify)
         except SignerError as exc:
             metrics.observe("readyz", exc.code.value, time.perf_counter() - started)
             # Not ready is 503 whatever the cause: load balancers act on exactly that.

@@ -1,8 +1,8 @@
 """The signer's commands: signer serve, presign, upload, download.
 
-Each command imports what it runs (the settings with their key handling, pydantic, uvicorn,
-the app or the client) when it runs: the root group imports every package's commands, and
-``minio-stack bootstrap`` should not pay for loading the signer.
+Each command imports what it runs (the settings with their key handling, pydantic, the
+server, the app or the client) when it runs: the root group imports every package's commands,
+and ``minio-stack bootstrap`` should not pay for loading the signer.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import click
 
@@ -73,86 +73,35 @@ def signer_group() -> None:
 @signer_group.command("serve", context_settings=CONTEXT, epilog=EXIT_CODES_HELP)
 @click.option("--check", is_flag=True, help="Validate the settings, print a summary and exit.")
 def serve(check: bool) -> None:
-    """Serve the HTTP API with uvicorn (settings from SIGNER_* variables).
+    """Serve the HTTP API with granian (settings from SIGNER_* variables).
 
-    uvicorn is the server because the app is ASGI (Starlette): one event loop answers many
-    requests while storage calls wait in a thread pool; uvloop and httptools (installed by
-    uvicorn[standard]) make that loop and HTTP parsing fast; and SIGNER_WORKERS > 1 runs
-    worker processes that uvicorn supervises. No line is logged per request unless
-    SIGNER_ACCESS_LOG=true: /metrics counts requests by route and outcome.
+    The app is ASGI (Starlette): one event loop answers many requests while storage calls
+    wait in a thread pool. granian, a Rust HTTP server, parses HTTP and accepts connections
+    outside the GIL and enforces the request limits (SIGNER_MAX_HEADER_BYTES,
+    SIGNER_HEADER_TIMEOUT, SIGNER_MAX_CONNECTIONS); SIGNER_WORKERS > 1 runs worker processes
+    it supervises. No line is logged per request unless SIGNER_ACCESS_LOG=true: /metrics
+    counts requests by route and outcome. No log line carries a token or a signature.
     """
+    from signer import server
     from signer import settings as signer_settings
 
     try:
         settings = signer_settings.load()
     except StackError as exc:
         fail(exc)
-    loop, http = _server_implementations()
+    limits = settings.limits
     summary = (
         f"bucket {settings.bucket} at {settings.s3_endpoint} (URLs for "
         f"{settings.public_endpoint}); profiles: {', '.join(sorted(settings.policy.profiles))}; "
-        f"listen {settings.listen}, {settings.workers} worker(s), {loop} + {http}"
+        f"listen {settings.listen}, {settings.workers} worker(s), granian + "
+        f"{server.event_loop()}; limits: headers {limits.max_header_bytes} bytes in "
+        f"{limits.header_timeout:g}s, body in {limits.body_timeout:g}s, "
+        f"{limits.max_connections} connections per worker"
     )
     click.echo(f"signer: {summary}", err=True)
     if check:
         sys.exit(int(ExitCode.OK))
-    import copy
-
-    import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
-
-    # The signer's own log lines (start-up summary, storage refusals) go where uvicorn's do.
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config["loggers"]["signer"] = {"handlers": ["default"], "level": "INFO"}
-    common = _ServerOptions(
-        host=settings.listen_host,
-        port=settings.listen_port,
-        loop=loop,
-        http=http,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-        # Behind a load balancer the client address comes from X-Forwarded-For; trust it
-        # only from the proxy's own network (set FORWARDED_ALLOW_IPS to widen).
-        proxy_headers=True,
-        log_config=log_config,
-        # Off unless SIGNER_ACCESS_LOG=true: a log line costs the event loop about 80 us per
-        # request (GET /healthz: 94 -> 176 us of CPU), more than signing a presign's two URLs,
-        # and /metrics already counts every request by route and outcome (the load balancer
-        # or proxy in front usually logs each one, too).
-        access_log=settings.access_log,
-    )
-    if settings.workers == 1:
-        from signer.app import create_app
-
-        uvicorn.run(create_app(settings), **common)
-    else:
-        # Worker processes import the app themselves, so they get a factory by name.
-        uvicorn.run("signer.app:app_from_env", factory=True, workers=settings.workers, **common)
-
-
-class _ServerOptions(TypedDict):
-    """What ``serve`` passes to ``uvicorn.run`` in either mode (one process, or workers)."""
-
-    host: str
-    port: int
-    loop: str
-    http: str
-    server_header: bool
-    timeout_graceful_shutdown: int
-    proxy_headers: bool
-    log_config: dict[str, Any]
-    access_log: bool
-
-
-def _server_implementations() -> tuple[str, str]:
-    """(event loop, HTTP parser) uvicorn is given: uvloop and httptools, which
-    uvicorn[standard] installs, else the pure-Python ones (named, so the start-up line and
-    ``--check`` show a slow set-up)."""
-    import importlib.util
-
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return loop, http
+    server.serve(settings)
 
 
 @click.command("presign", context_settings=CONTEXT, epilog=EXIT_CODES_HELP)
@@ -170,10 +119,24 @@ def _server_implementations() -> tuple[str, str]:
     help="auto: multipart from the profile's multipart_threshold.",
 )
 @click.option("--checksum-sha256", help="SHA-256 of the body (base64 or hex); storage checks it.")
+@click.option("--kind", help="image, video, ...: the type must be of this kind.")
+@click.option("--bucket", help="Must be MINIO_BUCKET, if given (the spec's field).")
+@click.option("--shard", help="sha1(key_base)[0:2], if given; the profile's keys must be sharded.")
+@click.option("--actor", help="Whom the upload is for (the intent token's sub, the audit's actor).")
+@click.option("--tenant", help="Fills the key's {tenant} (profiles that use it).")
+@click.option(
+    "--endpoint",
+    type=click.Choice(["public", "internal"]),
+    default="public",
+    show_default=True,
+    help="Sign for SIGNER_PUBLIC_ENDPOINT, or SIGNER_INTERNAL_ENDPOINT (services inside).",
+)
 def presign(**options: Any) -> None:
     """Print a presign answer (JSON) without a running server, from SIGNER_* settings.
 
-    A single PUT is signed offline. A multipart upload is created on storage, so that needs
+    The spec's reference command works as written: minio-stack presign --mime video/quicktime
+    --size 104857600 --kind video --profile listing --key-base <ULID> --ext mov. A single
+    PUT is signed offline. A multipart upload is created on storage, so that needs
     SIGNER_S3_ENDPOINT reachable with the signer's keys. SIGNER_API_TOKENS is not needed.
     """
     from pydantic import ValidationError

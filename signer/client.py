@@ -126,6 +126,13 @@ class SignerClient:
         parts: list[dict[str, Any]] = answer["parts"]
         return parts
 
+    def refresh(self, intent_token: str) -> str:
+        """A renewed intent token for the same upload (tokens live minutes, uploads longer)."""
+        token: str = self.post("/v1/uploads/refresh", {"intent_token": intent_token})[
+            "intent_token"
+        ]
+        return token
+
     def complete(
         self, intent_token: str, parts: list[dict[str, Any]] | None = None
     ) -> dict[str, Any]:
@@ -197,9 +204,19 @@ class _PartUrls:
                     for n in range(number + 1, min(self.part_count, number + self.batch - 1) + 1)
                     if n not in self.known
                 ]
-                for part in self.client.parts(self.intent_token, wanted):
+                for part in self._signed(wanted):
                     self.known[part["part_number"]] = part
             return self.known[number]
+
+    def _signed(self, wanted: list[int]) -> list[dict[str, Any]]:
+        try:
+            return self.client.parts(self.intent_token, wanted)
+        except ApiError as exc:
+            if exc.code != "signature_invalid" or "expired" not in str(exc):
+                raise
+        # The intent token outlived its minutes during a long upload: renew it, once.
+        self.intent_token = self.client.refresh(self.intent_token)
+        return self.client.parts(self.intent_token, wanted)
 
 
 def _put(

@@ -10,6 +10,11 @@ what the object carries: Content-Disposition and Content-Type always (the stored
 the profile allows it), and a neutral value for any Cache-Control, Content-Encoding,
 Content-Language or Expires the object was stored with (``signer.core.policy``): an uploader
 may have added those to a presigned PUT without the signature covering them.
+
+A key with a ``{tenant}`` segment is presigned only for an API token the policy file lets use
+that tenant (when it limits tokens to tenants), as its uploads are. The URL is for the public
+endpoint, or the internal one when asked (``endpoint: internal``). Every decision writes one
+audit line (``signer.audit``).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from common.s3vocab import STATE_PREFIX
+from signer.audit import Facts
 from signer.core.errors import ErrorCode, SignerError
-from signer.core.keys import content_disposition, validate_object_key
+from signer.core.keys import content_disposition, key_tenant, validate_object_key
 from signer.core.policy import (
     Profile,
     clamp_ttl,
@@ -27,9 +33,10 @@ from signer.core.policy import (
     normalize_content_type,
     served_content_type,
 )
+from signer.core.tokens import Endpoint
 from signer.models import DownloadRequest, DownloadResponse
 from signer.service import SignerService, expires_at
-from signer.usecase import UseCase
+from signer.usecase import Audit, UseCase
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,10 @@ class DownloadPlan:
     profile: Profile
     ttl: int
     query: Mapping[str, str]
+    endpoint: Endpoint = "public"
+    subject: str = ""
+    actor: str | None = None
+    tenant: str | None = None
 
     @property
     def needs_storage(self) -> bool:
@@ -56,6 +67,8 @@ def plan_download(service: SignerService, req: DownloadRequest, subject: str) ->
             hint="ask for an object an upload created",
         )
     profile = service.profile_for_key(key)
+    tenant = key_tenant(profile, key)
+    service.check_tenant(subject, tenant)
     ttl = clamp_ttl(req.ttl_seconds, default=profile.get_ttl, ceiling=profile.ttl_max)
     query = {"response-content-disposition": content_disposition(req.disposition, req.filename)}
     if req.response_content_type is not None:
@@ -67,7 +80,7 @@ def plan_download(service: SignerService, req: DownloadRequest, subject: str) ->
                 hint=f"allowed types: {', '.join(sorted(profile.mime_types))}",
             )
         query["response-content-type"] = req.response_content_type
-    return DownloadPlan(key, profile, ttl, query)
+    return DownloadPlan(key, profile, ttl, query, req.endpoint, subject, req.actor, tenant)
 
 
 def execute_download(service: SignerService, plan: DownloadPlan) -> DownloadResponse:
@@ -84,8 +97,27 @@ def execute_download(service: SignerService, plan: DownloadPlan) -> DownloadResp
         **plan.query,
     }
     now = service.now()
-    url = service.sign("GET", plan.key, now=now, expires=plan.ttl, query=query)
+    url = service.sign(
+        "GET", plan.key, now=now, expires=plan.ttl, query=query, endpoint=plan.endpoint
+    )
     return DownloadResponse(url=url, expires_at=expires_at(now, plan.ttl))
 
 
-presign_download = UseCase(plan=plan_download, execute=execute_download)
+def _asked(req: DownloadRequest, subject: str) -> Facts:
+    return {"requester": subject, "actor": req.actor, "object_key": req.object_key}
+
+
+def _decided(plan: DownloadPlan) -> Facts:
+    return {
+        "requester": plan.subject,
+        "actor": plan.actor,
+        "tenant": plan.tenant,
+        "profile": plan.profile.name,
+        "object_key": plan.key,
+        "endpoint": plan.endpoint if plan.endpoint != "public" else None,
+    }
+
+
+presign_download = UseCase(
+    plan=plan_download, execute=execute_download, audit=Audit("download", _asked, _decided)
+)

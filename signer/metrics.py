@@ -10,6 +10,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.exposition import generate_latest
 
 OK = "ok"
+# Outcomes that are not an answer's error code: the client hung up mid-request (nobody is
+# left to answer), or sent its body too slowly (answered 408).
+CLIENT_CLOSED = "client_closed"
+BODY_TIMEOUT = "body_timeout"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Presigning is microseconds; a storage round trip milliseconds; the tail shows timeouts.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -31,6 +35,13 @@ class Metrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "signer_rate_limited",
+            "Requests refused by a rate limit: 'token' (SIGNER_RATE_LIMIT, per API token) or "
+            "'address' (SIGNER_FAILED_AUTH_LIMIT, refused before authentication).",
+            ["limit"],
+            registry=self.registry,
+        )
         # Each label set's child, looked up once: labels() parses its arguments and takes a
         # lock on every call, which costs more than counting.
         self._counters: dict[tuple[str, str], Counter] = {}
@@ -45,6 +56,10 @@ class Metrics:
             timer = self._timers[route] = self.latency.labels(route=route)
         counter.inc()
         timer.observe(seconds)
+
+    def refused(self, limit: str) -> None:
+        """Count a request a rate limit refused (``limit``: token or address)."""
+        self.rate_limited.labels(limit=limit).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

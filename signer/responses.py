@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from signer.core.errors import ErrorCode, SignerError
 from signer.models import INTERNAL_CODE
@@ -58,6 +58,33 @@ def error_response(
         extra["WWW-Authenticate"] = 'Bearer realm="minio-stack-signer"'
     extra.update(headers or {})
     return JSONResponse(error.to_dict(), status_code=status or STATUS[error.code], headers=extra)
+
+
+class BodyTimeout(TimeoutError):
+    """The client did not send its request body within SIGNER_BODY_TIMEOUT."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body did not arrive within {seconds:g} s")
+        self.seconds = seconds
+
+
+def body_timeout_response(exc: BodyTimeout) -> JSONResponse:
+    """408 in the one error shape; the connection is closed (its body was never read)."""
+    error = SignerError(
+        ErrorCode.BAD_REQUEST,
+        str(exc),
+        hint="send the whole request body at once (Content-Length bytes), then wait",
+    )
+    return error_response(error, status=408, headers={"Connection": "close"})
+
+
+# nginx's "client closed request": the client hung up before its answer; nobody reads this
+# one, but the access log shows it for what it was.
+CLIENT_CLOSED_STATUS = 499
+
+
+def client_closed_response() -> Response:
+    return Response(status_code=CLIENT_CLOSED_STATUS)
 
 
 def internal_error_response() -> JSONResponse:

@@ -5,23 +5,35 @@ serves a request. Secrets also come as ``NAME_FILE`` (Docker/Compose secrets); n
 echoed in a message or a ``repr``.
 
 Environment (defaults in brackets):
-    SIGNER_S3_ENDPOINT                    storage URL the signer itself calls (create/HEAD/complete)
+    SIGNER_S3_ENDPOINT                    storage URL the signer itself calls (create/HEAD/complete);
+                                          a bare host:port means http:// (a private network)
     SIGNER_PUBLIC_ENDPOINT [= internal]   storage URL clients reach; URLs are signed for its Host
+    SIGNER_INTERNAL_ENDPOINT [= S3 endpoint]  storage URL services inside reach (endpoint=internal)
     SIGNER_ACCESS_KEY, SIGNER_SECRET_KEY  the signer's bucket-scoped identity (never root)
     MINIO_BUCKET                          the bucket uploads go to
     S3_REGION [us-east-1]                 region URLs are signed for (presigning makes no call)
     SIGNER_API_TOKENS                     comma-separated bearer tokens (>= 16 chars each)
     SIGNER_POLICY_FILE [built-in]         YAML upload profiles (see signer/policy_file.py)
-    SIGNER_LISTEN [0.0.0.0:8080]          host:port the HTTP API listens on
+    SIGNER_LISTEN [0.0.0.0:8080]          host:port the HTTP API listens on; 0.0.0.0:$PORT when
+                                          unset and the platform sets PORT (Render does)
     SIGNER_TOKEN_SECRETS                  comma-separated intent-token secrets, first signs
     SIGNER_TOKEN_KEY(_FILE)               or: a PEM private key (RSA or EC P-256) that signs
     SIGNER_TOKEN_PREVIOUS_KEY_FILES       comma-separated PEM files that still verify
     SIGNER_TOKEN_ISSUER/AUDIENCE          [minio-stack-signer] the intent tokens' iss and aud
+    SIGNER_SIGNING_ALG [from the keys]    ES256 or RS256: the intent-token keys must be this kind
+    SIGNER_ACTIVE_KID [the first key]     kid of the key that signs intent tokens (rotation)
+    SIGNER_AUDIT_FORMAT [logfmt]          one audit line per decision: logfmt, json or off
     SIGNER_RATE_LIMIT [20,40]             requests/s per API token, then the burst; 0 = off
-    SIGNER_WORKERS [1]                    uvicorn worker processes
+    SIGNER_WORKERS [1]                    worker processes (granian runs them)
     SIGNER_STORAGE_TIMEOUT [10s]          connect/read timeout of each storage call
     SIGNER_DEMO [false]                   serve the demo upload page at /demo (loopback only)
     SIGNER_ACCESS_LOG [false]             log a line per request (``/metrics`` counts them anyway)
+    SIGNER_TRUSTED_PROXIES [none]         proxies (IPs/CIDRs) whose X-Forwarded-For names the client
+    SIGNER_FAILED_AUTH_LIMIT [10,100]     failed authentications/s per client address, then burst
+    SIGNER_MAX_HEADER_BYTES [16KiB]       request line and headers larger than this: 431
+    SIGNER_HEADER_TIMEOUT [15s]           time to send request line and headers; idle keep-alive
+    SIGNER_BODY_TIMEOUT [10s]             time to send a request body
+    SIGNER_MAX_CONNECTIONS [1000]         connections served at once, per worker
 
 Client commands (``minio-stack upload``/``download``) read ``ClientSettings``:
     SIGNER_URL [http://127.0.0.1:8080]    the signer's HTTP API
@@ -30,19 +42,20 @@ Client commands (``minio-stack upload``/``download``) read ``ClientSettings``:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common.envconfig import Env, parse_duration
+from common.envconfig import Env, parse_duration, parse_size
 from common.s3vocab import STATE_PREFIX
 from common.validators import check_bucket_name, parse_endpoint
 from signer.core.keys import fixed_prefix
 from signer.core.policy import DEFAULT_POLICY, Policy, PolicyError
 from signer.core.tokens import MIN_SECRET_CHARS, TokenKeys
-from signer.policy_file import load_policy
+from signer.policy_file import SIGNING_ALGS, PolicyFile, load_policy_file
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_LISTEN = "0.0.0.0:8080"  # noqa: S104 - a sidecar in a container listens on all interfaces
@@ -58,7 +71,25 @@ DEFAULT_WORKERS = 1
 MAX_WORKERS = 64
 DEFAULT_STORAGE_TIMEOUT = 10.0
 MIN_API_TOKEN_CHARS = 16
+# A wrong token costs the caller a token of its address's bucket: 10 per second after a burst
+# of 100 is far above any client that merely mistyped its token, and far below a flood.
+DEFAULT_FAILED_AUTH_RATE = 10.0
+DEFAULT_FAILED_AUTH_BURST = 100
+# Every request the signer takes is small: a bearer token and a JSON body of a few KiB at most.
+# 16 KiB of request line and headers is what h11 and Node.js allow by default.
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+MIN_MAX_HEADER_BYTES = 8 * 1024  # the HTTP server's own floor
+MAX_MAX_HEADER_BYTES = 1024 * 1024
+# A client on any real network sends its request head in milliseconds; 15 s also bounds an
+# idle keep-alive connection (the server has one timer for both).
+DEFAULT_HEADER_TIMEOUT = 15.0
+MAX_HEADER_TIMEOUT = 60.0  # the HTTP server's ceiling
+DEFAULT_BODY_TIMEOUT = 10.0
+# Per worker. Each connection costs the server a few KiB until it is served or timed out.
+DEFAULT_MAX_CONNECTIONS = 1000
+MAX_MAX_CONNECTIONS = 100_000
 DEFAULT_SIGNER_URL = "http://127.0.0.1:8080"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -71,6 +102,19 @@ class RateLimit:
     @property
     def enabled(self) -> bool:
         return self.rate > 0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a client may take of the server: request size and time, connections, and failed
+    authentications per client address (who that is: see ``trusted_proxies``)."""
+
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    failed_auth: RateLimit = RateLimit(DEFAULT_FAILED_AUTH_RATE, DEFAULT_FAILED_AUTH_BURST)
+    trusted_proxies: tuple[Network, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,11 +133,16 @@ class Settings:
     token_keys: TokenKeys | None = field(default=None, repr=False)
     token_issuer: str = DEFAULT_TOKEN_PARTY
     token_audience: str = DEFAULT_TOKEN_PARTY
+    # Storage URL for clients inside the network (compose, Render's private network); ""
+    # means s3_endpoint, the one the signer itself calls.
+    internal_endpoint: str = ""
+    audit_format: str = "logfmt"
     rate_limit: RateLimit = RateLimit(DEFAULT_RATE, DEFAULT_BURST)
     workers: int = DEFAULT_WORKERS
     storage_timeout: float = DEFAULT_STORAGE_TIMEOUT
     demo: bool = False
     access_log: bool = False
+    limits: Limits = Limits()
 
     @property
     def listen(self) -> str:
@@ -137,6 +186,43 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, port
 
 
+def parse_s3_endpoint(text: str) -> str:
+    """A storage URL, or a bare ``host:port``, which means plain HTTP: what Render's
+    ``fromService … property: hostport`` gives (``minio-server-a1b2:9000``), a private-network
+    address. Without this, the only value with a scheme is the public URL, and every call the
+    signer makes would leave Render's network and come back through its edge."""
+    raw = text.strip()
+    if raw and "://" not in raw:
+        host, sep, port = raw.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(
+                f"{raw!r} is neither a URL nor host:port; use http://host:port, "
+                "https://host:port or host:port (plain HTTP)"
+            )
+        raw = f"http://{raw}"
+    return parse_endpoint(raw)
+
+
+def parse_port(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"{text!r} is not a TCP port; use a number from 1 to 65535")
+    return int(text)
+
+
+def _listen(env: Env) -> tuple[str, int]:
+    """SIGNER_LISTEN; unset, every interface on the port the platform routes to when it names
+    one in PORT (Render does), else DEFAULT_LISTEN. PORT is not read when SIGNER_LISTEN is set."""
+    default = parse_listen(DEFAULT_LISTEN)
+    text = env.raw("SIGNER_LISTEN")
+    if text is None:
+        return default[0], env.parsed("PORT", parse_port, default[1])
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        env.problem("SIGNER_LISTEN", str(exc))
+        return default
+
+
 def parse_rate_limit(text: str) -> RateLimit:
     """``RATE`` or ``RATE,BURST`` (requests per second per token); ``0`` or ``off`` disables."""
     how = "use RATE[,BURST] in requests per second, e.g. 20,40, or 0 to turn it off"
@@ -169,6 +255,44 @@ def parse_timeout(text: str) -> float:
     return seconds
 
 
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """Comma-separated IP addresses or CIDR networks (``10.0.0.0/8,127.0.0.1``)."""
+    networks = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{part!r} is not an IP address or network; use e.g. 10.0.0.0/8,127.0.0.1"
+            ) from None
+    return tuple(networks)
+
+
+def parse_header_bytes(text: str) -> int:
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; use a size such as 16KiB") from None
+    if not MIN_MAX_HEADER_BYTES <= size <= MAX_MAX_HEADER_BYTES:
+        raise ValueError(f"{text!r} must be from 8KiB to 1MiB, e.g. 16KiB")
+    return size
+
+
+def parse_header_timeout(text: str) -> float:
+    seconds = parse_duration(text)
+    if not 1 <= seconds <= MAX_HEADER_TIMEOUT:
+        raise ValueError(f"{text!r} must be from 1s to 60s, e.g. 15s")
+    return seconds
+
+
+def parse_max_connections(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_MAX_CONNECTIONS:
+        raise ValueError(f"{text!r} must be a whole number from 1 to {MAX_MAX_CONNECTIONS}")
+    return int(text)
+
+
 def _is_loopback_listen(listen: str) -> bool:
     # signer.demo owns the rule; imported late because it pulls in Starlette's static files.
     from signer.demo import is_loopback_listen
@@ -179,21 +303,22 @@ def _is_loopback_listen(listen: str) -> bool:
 # --- loading ---------------------------------------------------------------------------------
 
 
-def _policy(env: Env) -> tuple[Policy, str]:
+def _policy(env: Env) -> tuple[PolicyFile, str]:
     path_text = env.str("SIGNER_POLICY_FILE")
     if path_text is None:
-        return DEFAULT_POLICY, "built-in default policy"
+        return PolicyFile(DEFAULT_POLICY), "built-in default policy"
     path = Path(path_text)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         env.problem("SIGNER_POLICY_FILE", f"cannot read {path}: {exc.strerror}")
-        return DEFAULT_POLICY, str(path)
+        return PolicyFile(DEFAULT_POLICY), str(path)
     try:
-        policy = load_policy(text, source=str(path))
+        read = load_policy_file(text, source=str(path))
     except PolicyError as exc:
         env.problem("SIGNER_POLICY_FILE", f"{path}: {exc.field}: {exc.reason}")
-        return DEFAULT_POLICY, str(path)
+        return PolicyFile(DEFAULT_POLICY), str(path)
+    policy = read.policy
     for profile in policy.profiles.values():
         start = fixed_prefix(profile.key_template, profile.prefix)
         if start.startswith(STATE_PREFIX.rstrip("/")):
@@ -202,7 +327,59 @@ def _policy(env: Env) -> tuple[Policy, str]:
                 f"{path}: profiles.{profile.name}.prefix: keys under {STATE_PREFIX} are the "
                 "signer's own records; choose another prefix",
             )
-    return policy, str(path)
+    return read, str(path)
+
+
+def _file_knob(env: Env, name: str, from_file: str | None, what: str) -> str | None:
+    """A knob the environment and the policy file may both name: either alone, or both
+    the same; two different values are a problem (which one is meant is not ours to guess)."""
+    from_env = env.str(name)
+    if from_env is not None and from_file is not None and from_env != from_file:
+        env.problem(name, f"is {from_env!r} but the policy file says {what}: {from_file!r}")
+        return None
+    return from_env if from_env is not None else from_file
+
+
+def _spec_knobs(
+    env: Env, read: PolicyFile, bucket: str, region: str, keys: TokenKeys | None
+) -> TokenKeys | None:
+    """The policy file's deployment knobs (the spec's names) against the environment, and
+    the signing key they choose."""
+    for name, ours, theirs in (
+        ("MINIO_BUCKET", bucket, read.bucket),
+        ("S3_REGION", region, read.region),
+    ):
+        if theirs is not None and ours and theirs != ours:
+            env.problem(name, f"is {ours!r} but the policy file names {theirs!r}")
+    alg = _file_knob(env, "SIGNER_SIGNING_ALG", read.signing_alg, "signing_alg")
+    kid = _file_knob(env, "SIGNER_ACTIVE_KID", read.active_kid, "active_kid")
+    if keys is None:
+        return None
+    if kid is not None:
+        try:
+            keys = keys.with_active(kid)
+        except ValueError as exc:
+            env.problem("SIGNER_ACTIVE_KID", str(exc))
+            return None
+    if alg is not None and alg not in SIGNING_ALGS:
+        env.problem("SIGNER_SIGNING_ALG", f"{alg!r} is not ES256 or RS256")
+    elif alg is not None and alg != keys.active_alg:
+        how = (
+            "secrets make ES256 keys; for RS256 give SIGNER_TOKEN_KEY_FILE an RSA key"
+            if alg == "RS256"
+            else "give SIGNER_TOKEN_KEY_FILE an EC P-256 key, or use SIGNER_TOKEN_SECRETS"
+        )
+        env.problem(
+            "SIGNER_SIGNING_ALG", f"is {alg} but the signing key is {keys.active_alg}; {how}"
+        )
+    return keys
+
+
+def parse_audit_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("logfmt", "json", "off"):
+        raise ValueError(f"{text!r} is not logfmt, json or off")
+    return value
 
 
 def _token_keys(env: Env) -> TokenKeys | None:
@@ -322,23 +499,47 @@ def _check_demo(env: Env, demo: bool, listen: str) -> None:
         )
 
 
+def _limits(env: Env) -> Limits:
+    return Limits(
+        max_header_bytes=env.parsed(
+            "SIGNER_MAX_HEADER_BYTES", parse_header_bytes, DEFAULT_MAX_HEADER_BYTES
+        ),
+        header_timeout=env.parsed(
+            "SIGNER_HEADER_TIMEOUT", parse_header_timeout, DEFAULT_HEADER_TIMEOUT
+        ),
+        body_timeout=env.parsed("SIGNER_BODY_TIMEOUT", parse_timeout, DEFAULT_BODY_TIMEOUT),
+        max_connections=env.parsed(
+            "SIGNER_MAX_CONNECTIONS", parse_max_connections, DEFAULT_MAX_CONNECTIONS
+        ),
+        failed_auth=env.parsed(
+            "SIGNER_FAILED_AUTH_LIMIT",
+            parse_rate_limit,
+            RateLimit(DEFAULT_FAILED_AUTH_RATE, DEFAULT_FAILED_AUTH_BURST),
+        ),
+        trusted_proxies=env.parsed("SIGNER_TRUSTED_PROXIES", parse_networks, ()),
+    )
+
+
 def load(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> Settings:
     """Build and validate the settings; raises ConfigError listing every problem.
 
     ``serving=False`` (the ``presign`` command) does not need SIGNER_API_TOKENS.
     """
     env = Env(os.environ if environ is None else environ)
-    s3_endpoint = _required(env, "SIGNER_S3_ENDPOINT", parse_endpoint, "e.g. http://minio:9000")
+    s3_endpoint = _required(
+        env, "SIGNER_S3_ENDPOINT", parse_s3_endpoint, "e.g. http://minio:9000 or minio:9000"
+    )
     public_endpoint = env.parsed("SIGNER_PUBLIC_ENDPOINT", parse_endpoint, "") or s3_endpoint
     access_key, secret_key = _identity(env)
     bucket = _required(env, "MINIO_BUCKET", check_bucket_name, "the bucket uploads go to")
     region = env.str("S3_REGION", DEFAULT_REGION) or DEFAULT_REGION
     api_tokens = _api_tokens(env, required=serving)
-    policy, policy_source = _policy(env)
-    listen_host, listen_port = env.parsed(
-        "SIGNER_LISTEN", parse_listen, parse_listen(DEFAULT_LISTEN)
-    )
-    token_keys = _token_keys(env)
+    policy_file, policy_source = _policy(env)
+    policy = policy_file.policy
+    listen_host, listen_port = _listen(env)
+    token_keys = _spec_knobs(env, policy_file, bucket, region, _token_keys(env))
+    internal_endpoint = env.parsed("SIGNER_INTERNAL_ENDPOINT", parse_endpoint, "") or s3_endpoint
+    audit_format = env.parsed("SIGNER_AUDIT_FORMAT", parse_audit_format, "logfmt")
     issuer = env.str("SIGNER_TOKEN_ISSUER", DEFAULT_TOKEN_PARTY) or DEFAULT_TOKEN_PARTY
     audience = env.str("SIGNER_TOKEN_AUDIENCE", DEFAULT_TOKEN_PARTY) or DEFAULT_TOKEN_PARTY
     rate_limit = env.parsed(
@@ -348,6 +549,7 @@ def load(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> S
     timeout = env.parsed("SIGNER_STORAGE_TIMEOUT", parse_timeout, DEFAULT_STORAGE_TIMEOUT)
     demo = env.bool("SIGNER_DEMO", False)
     access_log = env.bool("SIGNER_ACCESS_LOG", False)
+    limits = _limits(env)
     _check_demo(env, demo, f"{listen_host}:{listen_port}")
     env.raise_if_invalid()
     return Settings(
@@ -365,11 +567,14 @@ def load(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> S
         token_keys=token_keys,
         token_issuer=issuer,
         token_audience=audience,
+        internal_endpoint=internal_endpoint,
+        audit_format=audit_format,
         rate_limit=rate_limit,
         workers=workers,
         storage_timeout=timeout,
         demo=demo,
         access_log=access_log,
+        limits=limits,
     )
 
 

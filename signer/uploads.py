@@ -1,5 +1,6 @@
 """The upload use-cases: presign an upload (one PUT, or a multipart upload), presign a browser
-form upload, sign more part URLs, complete, abort.
+form upload, sign more part URLs (in batches, or one by the spec's per-part route), renew an
+intent token, complete, abort.
 
 Each is a ``UseCase`` (``signer.usecase``): a plan made without I/O, then ``execute``. Only a
 multipart presign, complete and abort need storage; a single PUT, a form and part URLs are
@@ -27,6 +28,15 @@ downloadable and never promoted; and a download serves the headers the signer se
 multipart upload is created at the object key with the signer's headers (a part's headers
 are never stored), its URLs die with it when it is completed or aborted, and it is
 completed only with all its parts, ``If-None-Match: *``.
+
+Intent tokens are short-lived (the profile's ``token_ttl``); an upload's window
+(``signer.service.intent_window``) is not. Within it, ``refresh`` renews a token for an intent
+that is neither completed nor aborted (and, multipart, whose upload storage still holds);
+complete and abort take an expired token as they are, since they end the intent; part URLs
+need an unexpired one, since they are what writes bytes.
+
+Each use-case has an ``Audit``: one line per decision (``signer.audit``), with what was asked
+and decided, never a token or a URL.
 """
 
 from __future__ import annotations
@@ -38,11 +48,23 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeVar
 
+from pydantic import BaseModel
+
+from signer.audit import Facts
 from signer.core import sigv4
 from signer.core.errors import ErrorCode, SignerError
-from signer.core.policy import Profile, check_upload, choose_strategy, clamp_ttl, plan_parts
-from signer.core.tokens import Intent, Parts
+from signer.core.keys import ObjectKey
+from signer.core.policy import (
+    Profile,
+    check_upload,
+    choose_strategy,
+    clamp_ttl,
+    part_length,
+    plan_parts,
+)
+from signer.core.tokens import Intent, IntentStrategy, Parts
 from signer.models import (
     AbortRequest,
     AbortResponse,
@@ -50,6 +72,8 @@ from signer.models import (
     CompleteRequest,
     CompleteResponse,
     MultipartUpload,
+    PartPresignRequest,
+    PartPresignResponse,
     PartsRequest,
     PartsResponse,
     PostUpload,
@@ -57,11 +81,21 @@ from signer.models import (
     PresignPostResponse,
     PresignRequest,
     PresignResponse,
+    RefreshRequest,
+    RefreshResponse,
+    SignerCall,
     SingleUpload,
+    UploadFields,
 )
-from signer.service import PER_PART_HEADER, SignerService, expires_at, rfc3339
+from signer.service import (
+    PER_PART_HEADER,
+    SignerService,
+    expires_at,
+    rfc3339,
+    rfc3339_epoch,
+)
 from signer.storage import SourceChanged, StoredObject, UploadGone, staging_key
-from signer.usecase import UseCase
+from signer.usecase import Audit, UseCase
 
 # Stored with every upload (a signed header, a create header, a POST field): complete only
 # ever judges, and deletes, an object that carries its own intent's id.
@@ -69,6 +103,11 @@ INTENT_HEADER = "x-amz-meta-intent"
 INTENT_METADATA = "intent"
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _SINGLE_USE = "an intent token is single-use; request a new upload intent"
+# The signer's own routes a multipart answer describes (signer.routes holds the table).
+PART_PATH = "/v1/uploads/presign/part"
+COMPLETE_PATH = "/v1/uploads/complete"
+ABORT_PATH = "/v1/uploads/abort"
+_JSON = {"Content-Type": "application/json"}
 
 
 def checksum_header(value: str) -> str:
@@ -114,22 +153,109 @@ class UploadPlan:
 
     intent: Intent
     profile: Profile
-    key_base: str
     now: datetime
     ttl: int
     checksum: str | None
     multipart: MultipartPlan | None
+    kind: str | None = None
 
     @property
     def needs_storage(self) -> bool:
         return self.multipart is not None
 
+    @property
+    def key_base(self) -> str | None:
+        return self.intent.key_base
+
+
+def media_type(req: UploadFields) -> str:
+    """The upload's Content-Type: ``content_type`` or the spec's ``mime`` (one is required;
+    both may be sent if they are equal)."""
+    given = [value for value in (req.content_type, req.mime) if value is not None]
+    if not given:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            "field 'mime' (or 'content_type') is required",
+            hint="send the Content-Type the client will upload with, e.g. mime: image/png",
+        )
+    if len(given) == 2 and given[0] != given[1]:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            "content_type and mime differ; they name the same thing",
+            hint="send one of them",
+        )
+    return given[0]
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """What every upload presign decides first: profile, type, extension, key, clock."""
+
+    profile: Profile
+    content_type: str
+    ext: str
+    key: ObjectKey
+    now: datetime
+
+
+def _decide(service: SignerService, req: UploadFields, subject: str, size: int | None) -> _Decided:
+    profile = service.settings.policy.profile(req.profile)
+    content_type = media_type(req)
+    bucket = service.settings.bucket
+    if req.bucket is not None and req.bucket != bucket:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"bucket {req.bucket!r} is not the bucket this signer uploads to",
+            hint=f"send bucket {bucket!r}, or omit bucket",
+        )
+    ext = check_upload(
+        profile,
+        content_type=content_type,
+        size_bytes=size if size is not None else 0,
+        ext=req.ext,
+        kind=req.kind,
+    )
+    service.check_tenant(subject, req.tenant)
+    now = service.now()
+    key = service.object_key(profile, ext, now, req.key_base, shard=req.shard, tenant=req.tenant)
+    return _Decided(profile, content_type, ext, key, now)
+
+
+def _new_intent(
+    service: SignerService,
+    req: UploadFields,
+    subject: str,
+    decided: _Decided,
+    *,
+    size: int | None,
+    size_max: int,
+    strategy: IntentStrategy,
+) -> Intent:
+    key = decided.key
+    return Intent(
+        id=uuid.uuid4().hex,
+        subject=subject,
+        actor=req.actor,
+        bucket=service.settings.bucket,
+        object_key=key.key,
+        profile=decided.profile.name,
+        content_type=decided.content_type,
+        size=size,
+        size_max=size_max,
+        strategy=strategy,
+        required_headers=dict(decided.profile.required_headers),
+        filename=req.filename,
+        key_base=key.key_base,
+        ext=decided.ext,
+        shard=key.shard,
+        tenant=key.tenant,
+        endpoint=req.endpoint,
+    )
+
 
 def plan_upload(service: SignerService, req: PresignRequest, subject: str) -> UploadPlan:
-    profile = service.settings.policy.profile(req.profile)
-    ext = check_upload(
-        profile, content_type=req.content_type, size_bytes=req.size_bytes, ext=req.ext
-    )
+    decided = _decide(service, req, subject, req.size_bytes)
+    profile = decided.profile
     strategy = choose_strategy(profile, req.size_bytes, req.multipart)
     checksum = checksum_header(req.checksum_sha256) if req.checksum_sha256 else None
     if checksum and strategy == "multipart":
@@ -138,26 +264,21 @@ def plan_upload(service: SignerService, req: PresignRequest, subject: str) -> Up
             "checksum_sha256 applies to single PUT uploads, and this upload is multipart",
             hint="send multipart=off (up to 5 GiB), or leave checksum_sha256 out",
         )
-    now = service.now()
-    key, key_base = service.object_key(profile, ext, now, req.key_base)
-    intent = Intent(
-        id=uuid.uuid4().hex,
-        subject=subject,
-        bucket=service.settings.bucket,
-        object_key=key,
-        profile=profile.name,
-        content_type=req.content_type,
+    intent = _new_intent(
+        service,
+        req,
+        subject,
+        decided,
         size=req.size_bytes,
         size_max=req.size_bytes,
         strategy=strategy,
-        required_headers=dict(profile.required_headers),
-        filename=req.filename,
     )
     multipart = None
     if strategy == "multipart":
         part_size, part_count = plan_parts(req.size_bytes, profile.part_size)
         multipart = MultipartPlan(req.size_bytes, part_size, part_count, _object_headers(intent))
-    return UploadPlan(intent, profile, key_base, now, _put_ttl(profile), checksum, multipart)
+    ttl = _put_ttl(profile)
+    return UploadPlan(intent, profile, decided.now, ttl, checksum, multipart, req.kind)
 
 
 def execute_upload(service: SignerService, plan: UploadPlan) -> PresignResponse:
@@ -166,19 +287,82 @@ def execute_upload(service: SignerService, plan: UploadPlan) -> PresignResponse:
         intent, upload = plan.intent, _single_upload(service, plan)
     else:
         intent, upload = _multipart_upload(service, plan, plan.multipart)
+    token = service.issue(intent, plan.profile, plan.now)
+    if isinstance(upload, MultipartUpload):
+        upload = upload.model_copy(update=_signer_calls(token, upload.upload_id))
     return PresignResponse(
         object_key=intent.object_key,
-        key_base=plan.key_base,
+        key_base=intent.key_base,
+        shard=intent.shard,
+        bucket=intent.bucket,
+        mime=intent.content_type,
         strategy="single" if plan.multipart is None else "multipart",
         expires_at=expires_at(plan.now, plan.ttl),
-        intent_token=service.issue(intent, plan.profile, plan.now),
+        intent_token=token,
+        token_expires_at=_token_expires_at(service, intent, plan.profile, plan.now),
         upload=upload,
         get_url=_get_url(service, intent, plan.profile, plan.now),
     )
 
 
+def _token_expires_at(
+    service: SignerService, intent: Intent, profile: Profile, now: datetime
+) -> str:
+    return expires_at(now, service.token_life(intent, profile, now))
+
+
+def _signer_calls(token: str, upload_id: str) -> dict[str, SignerCall]:
+    """The spec's multipart descriptors, for the signer's own routes (which check what the
+    spec's presigned storage calls could not: every part there, the size, the type)."""
+    return {
+        "part": SignerCall(
+            url=PART_PATH, headers=_JSON, body={"intent_token": token, "uploadId": upload_id}
+        ),
+        "complete": SignerCall(url=COMPLETE_PATH, headers=_JSON, body={"intent_token": token}),
+        "abort": SignerCall(url=ABORT_PATH, headers=_JSON, body={"intent_token": token}),
+    }
+
+
 def _get_url(service: SignerService, intent: Intent, profile: Profile, now: datetime) -> str:
-    return service.get_url(intent.object_key, profile, intent.filename, intent.content_type, now)
+    return service.get_url(
+        intent.object_key, profile, intent.filename, intent.content_type, now, intent.endpoint
+    )
+
+
+def intent_facts(intent: Intent, requester: str) -> dict[str, object]:
+    """What an audit line says of an intent (``signer.audit``)."""
+    return {
+        "requester": requester,
+        "actor": intent.actor,
+        "tenant": intent.tenant,
+        "intent": intent.id,
+        "profile": intent.profile,
+        "key_base": intent.key_base,
+        "object_key": intent.object_key,
+        "mime": intent.content_type,
+        "size_bytes": intent.size,
+        "strategy": intent.strategy,
+        "endpoint": intent.endpoint if intent.endpoint != "public" else None,
+    }
+
+
+UploadT = TypeVar("UploadT", bound=UploadFields)
+AnyRequest = TypeVar("AnyRequest", bound=BaseModel)
+
+
+def _asked(req: UploadT, subject: str) -> Facts:
+    """What an audit line says of a presign refused before it was decided."""
+    return {
+        "requester": subject,
+        "actor": req.actor,
+        "tenant": req.tenant,
+        "profile": req.profile,
+        "key_base": req.key_base,
+        "mime": req.content_type or req.mime,
+        "kind": req.kind,
+        "size_bytes": getattr(req, "size_bytes", None),
+        "endpoint": req.endpoint if req.endpoint != "public" else None,
+    }
 
 
 def _object_headers(intent: Intent) -> dict[str, str]:
@@ -203,7 +387,12 @@ def _single_upload(service: SignerService, plan: UploadPlan) -> SingleUpload:
         **intent.required_headers,
     }
     url = service.sign(
-        "PUT", staging_key(intent.id), now=plan.now, expires=plan.ttl, headers=headers
+        "PUT",
+        staging_key(intent.id),
+        now=plan.now,
+        expires=plan.ttl,
+        headers=headers,
+        endpoint=intent.endpoint,
     )
     return SingleUpload(url=url, headers=headers)
 
@@ -225,7 +414,16 @@ def _multipart_upload(
     return intent, upload
 
 
-presign_upload = UseCase(plan=plan_upload, execute=execute_upload)
+presign_upload: UseCase[PresignRequest, UploadPlan, PresignResponse] = UseCase(
+    plan=plan_upload,
+    execute=execute_upload,
+    audit=Audit(
+        "presign",
+        _asked,
+        lambda plan: {**intent_facts(plan.intent, plan.intent.subject), "kind": plan.kind},
+        lambda answer: {"strategy": answer.strategy},
+    ),
+)
 
 
 # --- presign a browser form upload (POST policy) ---------------------------------------------
@@ -237,7 +435,6 @@ class PostPlan:
 
     intent: Intent
     profile: Profile
-    key_base: str
     now: datetime
     ttl: int
 
@@ -247,37 +444,20 @@ class PostPlan:
 
 
 def plan_post(service: SignerService, req: PresignPostRequest, subject: str) -> PostPlan:
-    profile = service.settings.policy.profile(req.profile)
     declared = req.size_bytes
-    ext = check_upload(
-        profile,
-        content_type=req.content_type,
-        size_bytes=declared if declared is not None else 0,
-        ext=req.ext,
+    decided = _decide(service, req, subject, declared)
+    size_max = declared if declared is not None else decided.profile.size_max
+    intent = _new_intent(
+        service, req, subject, decided, size=declared, size_max=size_max, strategy="post"
     )
-    now = service.now()
-    key, key_base = service.object_key(profile, ext, now, req.key_base)
-    intent = Intent(
-        id=uuid.uuid4().hex,
-        subject=subject,
-        bucket=service.settings.bucket,
-        object_key=key,
-        profile=profile.name,
-        content_type=req.content_type,
-        size=declared,
-        size_max=declared if declared is not None else profile.size_max,
-        strategy="post",
-        required_headers=dict(profile.required_headers),
-        filename=req.filename,
-    )
-    return PostPlan(intent, profile, key_base, now, _put_ttl(profile))
+    return PostPlan(intent, decided.profile, decided.now, _put_ttl(decided.profile))
 
 
 def execute_post(service: SignerService, plan: PostPlan) -> PresignPostResponse:
     intent, s = plan.intent, service.settings
     high = intent.size_max
     url, fields = sigv4.presign_post(
-        endpoint=s.public_endpoint,
+        endpoint=service.endpoint_url(intent.endpoint),
         bucket=s.bucket,
         key=staging_key(intent.id),
         access_key=s.access_key,
@@ -299,15 +479,25 @@ def execute_post(service: SignerService, plan: PostPlan) -> PresignPostResponse:
     )
     return PresignPostResponse(
         object_key=intent.object_key,
-        key_base=plan.key_base,
+        key_base=intent.key_base,
+        shard=intent.shard,
+        bucket=intent.bucket,
+        mime=intent.content_type,
         expires_at=expires_at(plan.now, plan.ttl),
         intent_token=service.issue(intent, plan.profile, plan.now),
+        token_expires_at=_token_expires_at(service, intent, plan.profile, plan.now),
         upload=PostUpload(url=url, fields=fields),
         get_url=_get_url(service, intent, plan.profile, plan.now),
     )
 
 
-presign_post = UseCase(plan=plan_post, execute=execute_post)
+presign_post: UseCase[PresignPostRequest, PostPlan, PresignPostResponse] = UseCase(
+    plan=plan_post,
+    execute=execute_post,
+    audit=Audit(
+        "presign_post", _asked, lambda plan: intent_facts(plan.intent, plan.intent.subject)
+    ),
+)
 
 
 # --- sign more part URLs ----------------------------------------------------------------------
@@ -323,14 +513,16 @@ class PartsPlan:
     numbers: tuple[int, ...]
     now: datetime
     ttl: int
+    subject: str = ""
 
     @property
     def needs_storage(self) -> bool:
         return False
 
 
-def plan_sign_parts(service: SignerService, req: PartsRequest, subject: str) -> PartsPlan:
-    intent = service.read_intent(req.intent_token)
+def _multipart(service: SignerService, intent: Intent, subject: str) -> tuple[int, Parts]:
+    """(size, parts) of a multipart intent ``subject`` may act on; else BAD_REQUEST."""
+    service.check_tenant(subject, intent.tenant)
     # A multipart intent always carries its parts and its exact size (Intent.from_claims).
     if intent.parts is None or intent.size is None:
         raise SignerError(
@@ -338,6 +530,19 @@ def plan_sign_parts(service: SignerService, req: PartsRequest, subject: str) -> 
             "this intent is not a multipart upload",
             hint="upload with the single URL the presign returned",
         )
+    return intent.size, intent.parts
+
+
+def plan_sign_parts(
+    service: SignerService, req: PartsRequest, subject: str, *, renewable: bool = False
+) -> PartsPlan:
+    """``renewable``: accept a token expired within its window (the Uppy routes, whose
+    upload id is the intent token itself and cannot be renewed mid-upload)."""
+    if renewable:
+        intent = service.read_intent(req.intent_token, renewable=True)
+    else:
+        intent = service.read_live_intent(req.intent_token)
+    size, parts = _multipart(service, intent, subject)
     if len(set(req.part_numbers)) != len(req.part_numbers):
         raise SignerError(
             ErrorCode.BAD_REQUEST,
@@ -346,7 +551,7 @@ def plan_sign_parts(service: SignerService, req: PartsRequest, subject: str) -> 
         )
     ttl = _put_ttl(service.intent_profile(intent))
     numbers = tuple(req.part_numbers)
-    return PartsPlan(intent, intent.size, intent.parts, numbers, service.now(), ttl)
+    return PartsPlan(intent, size, parts, numbers, service.now(), ttl, subject)
 
 
 def execute_sign_parts(service: SignerService, plan: PartsPlan) -> PartsResponse:
@@ -357,7 +562,126 @@ def execute_sign_parts(service: SignerService, plan: PartsPlan) -> PartsResponse
     return PartsResponse(parts=urls, expires_at=expires_at(plan.now, plan.ttl))
 
 
-sign_parts = UseCase(plan=plan_sign_parts, execute=execute_sign_parts)
+def _requester(req: AnyRequest, subject: str) -> Facts:
+    return {"requester": subject}
+
+
+sign_parts: UseCase[PartsRequest, PartsPlan, PartsResponse] = UseCase(
+    plan=plan_sign_parts,
+    execute=execute_sign_parts,
+    audit=Audit(
+        "parts",
+        _requester,
+        lambda plan: {**intent_facts(plan.intent, plan.subject), "parts": len(plan.numbers)},
+    ),
+)
+
+
+# --- the spec's per-part route: one part URL by uploadId and partNumber ------------------------
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """One part URL to sign, checked against the intent's upload and parts."""
+
+    intent: Intent
+    size: int
+    parts: Parts
+    number: int
+    now: datetime
+    ttl: int
+    subject: str
+
+    @property
+    def needs_storage(self) -> bool:
+        return False
+
+
+def plan_part(service: SignerService, req: PartPresignRequest, subject: str) -> PartPlan:
+    intent = service.read_live_intent(req.intent_token)
+    size, parts = _multipart(service, intent, subject)
+    if req.uploadId != parts.upload_id:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            "uploadId is not the upload of this intent_token",
+            hint="send upload.upload_id from the presign that issued this intent_token",
+        )
+    part_length(size, parts.part_size, req.partNumber)  # BAD_REQUEST outside 1..part_count
+    ttl = _put_ttl(service.intent_profile(intent))
+    return PartPlan(intent, size, parts, req.partNumber, service.now(), ttl, subject)
+
+
+def execute_part(service: SignerService, plan: PartPlan) -> PartPresignResponse:
+    part = service.part_url(plan.intent, plan.size, plan.parts, plan.number, plan.now, plan.ttl)
+    return PartPresignResponse(
+        url=part.url,
+        headers=part.headers,
+        part_number=plan.number,
+        expires_at=expires_at(plan.now, plan.ttl),
+    )
+
+
+presign_part: UseCase[PartPresignRequest, PartPlan, PartPresignResponse] = UseCase(
+    plan=plan_part,
+    execute=execute_part,
+    audit=Audit(
+        "part",
+        _requester,
+        lambda plan: {**intent_facts(plan.intent, plan.subject), "parts": plan.number},
+    ),
+)
+
+
+# --- renew an intent token ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshPlan:
+    """An intent whose token to renew, if it is still open: on storage, neither completed
+    nor aborted, and (multipart) its upload still there."""
+
+    intent: Intent
+    subject: str
+
+    @property
+    def needs_storage(self) -> bool:
+        return True
+
+
+def plan_refresh(service: SignerService, req: RefreshRequest, subject: str) -> RefreshPlan:
+    intent = service.read_intent(req.intent_token, renewable=True)
+    service.check_tenant(subject, intent.tenant)
+    return RefreshPlan(intent, subject)
+
+
+def execute_refresh(service: SignerService, plan: RefreshPlan) -> RefreshResponse:
+    intent = plan.intent
+    _check_unused(service, intent)
+    if intent.parts is not None:
+        try:
+            service.storage.list_parts(intent.object_key, intent.parts.upload_id)
+        except UploadGone:
+            raise SignerError(
+                ErrorCode.NOT_FOUND,
+                "storage has no such multipart upload (completed, aborted, or expired)",
+                hint="start a new upload",
+            ) from None
+    profile = service.intent_profile(intent)
+    now = service.now()
+    assert intent.renew_until is not None  # read_intent(renewable=True) sets it
+    return RefreshResponse(
+        intent_token=service.issue(intent, profile, now),
+        object_key=intent.object_key,
+        token_expires_at=_token_expires_at(service, intent, profile, now),
+        renew_until=rfc3339_epoch(intent.renew_until),
+    )
+
+
+refresh_intent: UseCase[RefreshRequest, RefreshPlan, RefreshResponse] = UseCase(
+    plan=plan_refresh,
+    execute=execute_refresh,
+    audit=Audit("refresh", _requester, lambda plan: intent_facts(plan.intent, plan.subject)),
+)
 
 
 # --- complete ---------------------------------------------------------------------------------
@@ -379,7 +703,9 @@ class CompletePlan:
 
 def plan_complete(service: SignerService, req: CompleteRequest, subject: str) -> CompletePlan:
     parts = tuple(req.parts) if req.parts is not None else None
-    return CompletePlan(service.read_intent(req.intent_token), subject, parts)
+    intent = service.read_intent(req.intent_token, renewable=True)
+    service.check_tenant(subject, intent.tenant)
+    return CompletePlan(intent, subject, parts)
 
 
 def execute_complete(service: SignerService, plan: CompletePlan) -> CompleteResponse:
@@ -590,7 +916,16 @@ def _check_stored(service: SignerService, intent: Intent, stored: StoredObject) 
         raise problem
 
 
-complete_upload = UseCase(plan=plan_complete, execute=execute_complete)
+complete_upload: UseCase[CompleteRequest, CompletePlan, CompleteResponse] = UseCase(
+    plan=plan_complete,
+    execute=execute_complete,
+    audit=Audit(
+        "complete",
+        _requester,
+        lambda plan: intent_facts(plan.intent, plan.subject),
+        lambda answer: {"size_bytes": answer.size_bytes},
+    ),
+)
 
 
 # --- abort ------------------------------------------------------------------------------------
@@ -609,7 +944,9 @@ class AbortPlan:
 
 
 def plan_abort(service: SignerService, req: AbortRequest, subject: str) -> AbortPlan:
-    return AbortPlan(service.read_intent(req.intent_token), subject)
+    intent = service.read_intent(req.intent_token, renewable=True)
+    service.check_tenant(subject, intent.tenant)
+    return AbortPlan(intent, subject)
 
 
 def execute_abort(service: SignerService, plan: AbortPlan) -> AbortResponse:
@@ -665,4 +1002,8 @@ def _abort_multipart(service: SignerService, intent: Intent, parts: Parts) -> No
         ) from None
 
 
-abort_upload = UseCase(plan=plan_abort, execute=execute_abort)
+abort_upload: UseCase[AbortRequest, AbortPlan, AbortResponse] = UseCase(
+    plan=plan_abort,
+    execute=execute_abort,
+    audit=Audit("abort", _requester, lambda plan: intent_facts(plan.intent, plan.subject)),
+)

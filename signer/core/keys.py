@@ -6,12 +6,20 @@ of a key (it may only reappear in a download's Content-Disposition). Template va
 - ``{prefix}``  the profile's prefix (``uploads``)
 - ``{yyyy}``, ``{mm}``, ``{dd}``  the UTC date of ``now``
 - ``{uuid}``  a server-generated id; ``{key_base}`` the client's id (ULID/UUID) or the uuid
-- ``{shard}``  ``sha1(key_base)`` first 2 hex digits, spreading keys over 256 prefixes
+- ``{shard}``  ``sha1(key_base)`` first 2 hex digits, spreading keys over 256 prefixes;
+  ``{shard?}`` the same when the profile's ``enable_sharding`` is on, else nothing (its path
+  segment goes with it: ``raw/{shard?}/{key_base}.{ext}`` is ``raw/<key_base>.<ext>``)
+- ``{tenant}``  the tenant the request names (validated; see ``Policy.check_tenant``)
 - ``{ext}``  the allowlisted extension. Written ``{ext}`` it renders with its dot (``.png``);
   written ``.{ext}`` the template's own dot is used (``.png`` again). With an empty extension
   both forms render nothing, so no key ends in a bare dot. So the default
   ``{prefix}/{yyyy}/{mm}/{uuid}{ext}`` and ``raw/{shard}/{key_base}.{ext}`` both give
   ``….png``.
+
+``object_key`` is the strict entry point for a request: a ``key_base``, ``shard`` or ``tenant``
+the template does not use is refused rather than silently dropped, so an answer never echoes a
+value as if the key were made from it. ``make_object_key`` renders without those checks (for
+trial renders and the property tests).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import hashlib
 import re
 import string
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -31,8 +40,13 @@ if TYPE_CHECKING:
     from signer.core.policy import Profile
 
 MAX_KEY_BYTES = 1024
-TEMPLATE_FIELDS = frozenset({"prefix", "yyyy", "mm", "dd", "uuid", "key_base", "shard", "ext"})
+OPTIONAL_SHARD = "shard?"
+TEMPLATE_FIELDS = frozenset(
+    {"prefix", "yyyy", "mm", "dd", "uuid", "key_base", "shard", OPTIONAL_SHARD, "tenant", "ext"}
+)
 KEY_BASE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+SHARD_PATTERN = re.compile(r"[0-9a-f]{2}")
 EXT_PATTERN = re.compile(r"[a-z0-9]{0,16}")
 _MAX_FILENAME = 255
 
@@ -129,11 +143,26 @@ def validate_object_key(key: str) -> str:
     return key
 
 
-def _render(template: str, values: dict[str, str]) -> str:
+def _render(template: str, values: dict[str, str], sharding: bool) -> str:
+    if "{shard?}" in template:
+        if sharding:
+            template = template.replace("{shard?}", "{shard}")
+        else:  # the placeholder leaves with one of its slashes, so no '//' is left behind
+            template = template.replace("{shard?}/", "").replace("/{shard?}", "")
+            template = template.replace("{shard?}", "")
     ext = values["ext"]
     # ".{ext}" uses the template's dot; folding it into {ext} lets an empty ext drop the dot too.
     dotted = f".{ext}" if ext else ""
     return template.replace(".{ext}", "{ext}").format_map({**values, "ext": dotted})
+
+
+def _check_tenant(tenant: object) -> None:
+    if tenant is not None and (not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant)):
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            "tenant must be 1-64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit",
+            hint="send your tenant's id (an org slug or id), as the key's {tenant} segment",
+        )
 
 
 def make_object_key(
@@ -143,6 +172,7 @@ def make_object_key(
     now: datetime,
     uuid: str,
     key_base: str | None = None,
+    tenant: str | None = None,
 ) -> tuple[str, str]:
     """(object key, key_base) for a new upload, rendered from ``profile.key_template``."""
     if not isinstance(uuid, str) or not KEY_BASE_PATTERN.fullmatch(uuid):
@@ -162,6 +192,7 @@ def make_object_key(
             f"extension {ext!r} is not up to 16 lower-case letters and digits",
             hint="use the extension the profile allows for this content type",
         )
+    _check_tenant(tenant)
     if not isinstance(now, datetime) or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime (UTC)")
     day = now.astimezone(UTC)
@@ -172,10 +203,13 @@ def make_object_key(
         "dd": f"{day.day:02d}",
         "uuid": uuid,
         "key_base": key_base,
-        "shard": hashlib.sha1(key_base.encode("utf-8"), usedforsecurity=False).hexdigest()[:2],
+        "shard": shard_of(key_base),
+        "tenant": tenant or "",
         "ext": normalized_ext,
     }
-    key = _render(profile.key_template, values)
+    if tenant is None and "tenant" in _names(profile.key_template):
+        raise _per_tenant(profile)
+    key = _render(profile.key_template, values, profile.enable_sharding)
     # Every value above is ASCII letters, digits, '_' or '-' (checked, or made here), so a
     # control character or backslash could only come from the template's own text, checked
     # once per template. The path's shape depends on the values (an empty ext drops a dot),
@@ -191,6 +225,130 @@ def make_object_key(
             hint=f"check profile {profile.name!r}'s key_template and prefix",
         )
     return key, key_base
+
+
+def shard_of(key_base: str) -> str:
+    """The spec's shard: the first two hex digits of ``sha1(key_base)``."""
+    return hashlib.sha1(key_base.encode("utf-8"), usedforsecurity=False).hexdigest()[:2]
+
+
+@functools.lru_cache(maxsize=64)
+def _names(template: str) -> frozenset[str]:
+    return frozenset(template_fields(template))
+
+
+def _per_tenant(profile: Profile) -> SignerError:
+    return SignerError(
+        ErrorCode.BAD_REQUEST,
+        f"profile {profile.name!r} keeps each tenant's uploads apart: tenant is required",
+        hint="send tenant (your org's id); the key's {tenant} segment is made from it",
+    )
+
+
+def _unused(profile: Profile, field_name: str, placeholder: str) -> SignerError:
+    return SignerError(
+        ErrorCode.BAD_REQUEST,
+        f"profile {profile.name!r} does not use {field_name}: its keys are made from "
+        f"key_template {profile.key_template!r}, which has no {placeholder}",
+        hint=f"omit {field_name}, or use a profile whose key_template has {placeholder}",
+    )
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    """A new upload's key and what it was made from; each of ``key_base``, ``shard`` and
+    ``tenant`` is None when the key holds none."""
+
+    key: str
+    key_base: str | None
+    shard: str | None
+    tenant: str | None
+
+
+def object_key(
+    profile: Profile,
+    *,
+    ext: str,
+    now: datetime,
+    uuid: str,
+    key_base: str | None = None,
+    shard: str | None = None,
+    tenant: str | None = None,
+) -> ObjectKey:
+    """A request's object key: ``make_object_key``, refusing (BAD_REQUEST) a ``key_base``,
+    ``shard`` or ``tenant`` the template would not use, and a ``shard`` that is not
+    ``sha1(key_base)[0:2]`` (keys stay derivable from key_base alone)."""
+    names = _names(profile.key_template)
+    uses_key_base = "key_base" in names
+    sharded = "shard" in names or (OPTIONAL_SHARD in names and profile.enable_sharding)
+    if key_base and not uses_key_base:
+        raise _unused(profile, "key_base", "{key_base}")
+    if tenant is not None and "tenant" not in names:
+        raise _unused(profile, "tenant", "{tenant}")
+    if shard is not None and not sharded:
+        hint_name = "{shard} (or {shard?} with enable_sharding: true)"
+        raise _unused(profile, "shard", hint_name)
+    key, base = make_object_key(
+        profile, ext=ext, now=now, uuid=uuid, key_base=key_base, tenant=tenant
+    )
+    computed = shard_of(base)
+    if shard is not None and shard != computed:
+        shown = repr(shard) if isinstance(shard, str) and SHARD_PATTERN.fullmatch(shard) else "it"
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"shard {shown} is not sha1(key_base)[0:2] = {computed!r}",
+            hint="send the shard computed from the key_base (2 lower-case hex digits), or omit it",
+        )
+    return ObjectKey(key, base if uses_key_base else None, computed if sharded else None, tenant)
+
+
+_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+_PATTERNS = {
+    "yyyy": r"[0-9]{4}",
+    "mm": r"[0-9]{2}",
+    "dd": r"[0-9]{2}",
+    "uuid": _ID,
+    "key_base": _ID,
+    "shard": r"[0-9a-f]{2}",
+    "tenant": rf"(?P<tenant>{TENANT_PATTERN.pattern})",
+    "ext": r"(?:\.[a-z0-9]{1,16})?",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _key_pattern(template: str, prefix: str) -> re.Pattern[str]:
+    """What every key ``template`` renders looks like (with or without ``{shard?}``)."""
+    pieces = list(string.Formatter().parse(template.replace(".{ext}", "{ext}")))
+    out = []
+    skip_slash = False
+    for index, (literal, name, _, _) in enumerate(pieces):
+        if skip_slash:
+            literal, skip_slash = literal[1:], False
+        out.append(re.escape(literal))
+        if name == "prefix":
+            out.append(re.escape(prefix))
+        elif name == OPTIONAL_SHARD:
+            following = pieces[index + 1][0] if index + 1 < len(pieces) else ""
+            skip_slash = following.startswith("/")
+            out.append("(?:[0-9a-f]{2}/)?" if skip_slash else "(?:[0-9a-f]{2})?")
+        elif name is not None:
+            out.append(_PATTERNS[name])
+    return re.compile("".join(out))
+
+
+def key_tenant(profile: Profile, key: str) -> str | None:
+    """The tenant in a key ``profile`` made (None if its keys have none); BAD_REQUEST for a
+    key its template could not have made, when the template has a {tenant}."""
+    if "tenant" not in _names(profile.key_template):
+        return None
+    match = _key_pattern(profile.key_template, profile.prefix).fullmatch(key)
+    if match is None:
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"object_key is not a key profile {profile.name!r} makes",
+            hint="pass the object_key exactly as the upload's answer returned it",
+        )
+    return match["tenant"]
 
 
 def _sanitize_filename(filename: str) -> str:

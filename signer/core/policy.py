@@ -4,8 +4,9 @@ for how long URLs live, and how large uploads are split into parts.
 Pure values and functions, as the rest of ``signer.core``: a ``Profile`` checks itself when it
 is built (``PolicyError`` names the field), ``Policy`` picks a profile by name, and
 ``check_upload``, ``choose_strategy``, ``clamp_ttl``, ``plan_parts`` and ``part_length`` decide
-one request. Reading a policy from YAML (units such as ``5GiB`` and ``15m``) is
-``signer.policy_file``'s job, outside the core.
+one request (``kind`` included: a request's kind must match its MIME type, by the profile's
+``kinds`` table or, without one, by the type's top-level name). Reading a policy from YAML
+(units such as ``5GiB`` and ``15m``) is ``signer.policy_file``'s job, outside the core.
 
 Content types: the allowlist is checked against the bare media type, lower-cased, with
 parameters such as ``; charset=utf-8`` ignored. The signed Content-Type header is the client's
@@ -37,6 +38,11 @@ MAX_SINGLE_PUT = 5 * GiB  # S3 refuses a single PUT above this
 MAX_OBJECT_SIZE = 5 * TiB
 MAX_TTL = 604800  # SigV4 presigned URLs live at most 7 days
 STRATEGY_MODES = ("auto", "force", "off")
+# The spec's short intent-token lifetime (5-15 min); a token is renewed, not made long
+# (signer.uploads: refresh).
+DEFAULT_TOKEN_TTL = 900
+MIN_TOKEN_TTL = 60
+MAX_TOKEN_TTL = 86400
 Strategy = Literal["single", "multipart"]
 _SAMPLE_DAY = datetime(2000, 12, 31, tzinfo=UTC)
 
@@ -45,6 +51,37 @@ _TOKEN = r"[!#$%&'*+.^_`|~0-9a-z-]+"  # noqa: S105 - RFC 9110 token, not a secre
 _MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
 _PARAMETER = re.compile(rf'\s*{_TOKEN}=({_TOKEN}|"[^"\\\x00-\x1f\x7f]*")\s*')
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
+KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+SUBJECT_PATTERN = re.compile(r"api-[0-9a-f]{12}")  # signer.auth.fingerprint
+ANY_TENANT = "*"
+# Extensions of the MIME types a kinds table (the spec's allowed_mimes) may list without
+# mime_types naming one. No image/svg+xml: an SVG served from storage's origin can run script;
+# a profile that wants it says so in mime_types.
+KNOWN_EXTENSIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "image/png": "png",
+        "image/jpeg": "jpg",
+        "image/gif": "gif",
+        "image/webp": "webp",
+        "image/avif": "avif",
+        "image/heic": "heic",
+        "image/heif": "heif",
+        "image/tiff": "tiff",
+        "video/mp4": "mp4",
+        "video/quicktime": "mov",
+        "video/webm": "webm",
+        "video/x-matroska": "mkv",
+        "video/mpeg": "mpeg",
+        "video/3gpp": "3gp",
+        "audio/mpeg": "mp3",
+        "audio/mp4": "m4a",
+        "audio/ogg": "ogg",
+        "audio/wav": "wav",
+        "application/pdf": "pdf",
+        "text/plain": "txt",
+        "text/csv": "csv",
+    }
+)
 # Headers the signer sets itself on every upload; a profile must not override them.
 _RESERVED_HEADERS = frozenset(
     {
@@ -95,14 +132,25 @@ class Profile:
     put_ttl: int = 900
     get_ttl: int = 86400
     ttl_max: int = MAX_TTL
-    key_template: str = "{prefix}/{yyyy}/{mm}/{uuid}{ext}"
+    # {key_base} is a new ULID unless the request names one, so a backend's key_base is used.
+    key_template: str = "{prefix}/{yyyy}/{mm}/{key_base}{ext}"
     prefix: str = "uploads"
     required_headers: Mapping[str, str] = field(default_factory=dict)
+    token_ttl: int = DEFAULT_TOKEN_TTL
+    # The spec's allowed_mimes: kind -> MIME types of that kind (each also allowed).
+    kinds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    enable_sharding: bool = False  # renders {shard?}
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise PolicyError("name", "use 1-64 characters of A-Z a-z 0-9 _ . -")
-        object.__setattr__(self, "mime_types", MappingProxyType(_check_mime_types(self.mime_types)))
+        kinds, mime_types = _check_kinds(self.kinds, self.mime_types)
+        object.__setattr__(self, "kinds", MappingProxyType(kinds))
+        object.__setattr__(self, "mime_types", MappingProxyType(_check_mime_types(mime_types)))
+        if not isinstance(self.enable_sharding, bool):
+            raise PolicyError(
+                "enable_sharding", f"must be true or false, not {self.enable_sharding!r}"
+            )
         object.__setattr__(
             self, "required_headers", MappingProxyType(_check_headers(self.required_headers))
         )
@@ -112,6 +160,7 @@ class Profile:
         self._check_range("ttl_max", 1, MAX_TTL, _seconds)
         self._check_range("put_ttl", 1, self.ttl_max, _seconds)
         self._check_range("get_ttl", 1, self.ttl_max, _seconds)
+        self._check_range("token_ttl", MIN_TOKEN_TTL, MAX_TOKEN_TTL, _seconds)
         self._check_key_template()
 
     def _check_range(self, name: str, low: int, high: int, show: Callable[[int], str]) -> None:
@@ -145,7 +194,12 @@ class Profile:
         longest_ext = max(self.mime_types.values(), key=len)
         try:
             keys.make_object_key(
-                self, ext=longest_ext, now=_SAMPLE_DAY, uuid=sample, key_base=sample
+                self,
+                ext=longest_ext,
+                now=_SAMPLE_DAY,
+                uuid=sample,
+                key_base=sample,
+                tenant="T" * 64,
             )
         except SignerError as exc:
             raise PolicyError("key_template", exc.message) from None
@@ -170,6 +224,39 @@ def _check_mime_types(value: object) -> dict[str, str]:
     return out
 
 
+def _check_kinds(value: object, mime_types: object) -> tuple[dict[str, tuple[str, ...]], object]:
+    """(kinds, mime_types with every kind's types in it). A kind's type that mime_types does
+    not map takes its extension from KNOWN_EXTENSIONS."""
+    if not isinstance(value, Mapping):
+        raise PolicyError("kinds", "must map kinds (image, video, ...) to lists of MIME types")
+    if not value:
+        return {}, mime_types
+    merged = dict(mime_types) if isinstance(mime_types, Mapping) else {}
+    declared = {str(m).strip().lower() for m in merged}
+    kinds: dict[str, tuple[str, ...]] = {}
+    for kind, types in value.items():
+        if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
+            raise PolicyError("kinds", f"{kind!r} is not a kind like image or video (a-z 0-9 _ -)")
+        if isinstance(types, str) or not isinstance(types, list | tuple) or not types:
+            raise PolicyError(f"kinds.{kind}", "must be a list of at least one MIME type")
+        listed = []
+        for mime in types:
+            media = mime.strip().lower() if isinstance(mime, str) else ""
+            if not _MEDIA_TYPE.fullmatch(media):
+                raise PolicyError(f"kinds.{kind}", f"{mime!r} is not a MIME type like image/png")
+            if media not in declared:
+                if media not in KNOWN_EXTENSIONS:
+                    raise PolicyError(
+                        f"kinds.{kind}",
+                        f"{media} has no known extension; map it in mime_types (e.g. {media}: ext)",
+                    )
+                merged[media] = KNOWN_EXTENSIONS[media]
+                declared.add(media)
+            listed.append(media)
+        kinds[kind] = tuple(listed)
+    return kinds, merged
+
+
 def _check_headers(value: object) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise PolicyError("required_headers", "must map header names to values")
@@ -192,6 +279,9 @@ def _check_headers(value: object) -> dict[str, str]:
 class Policy:
     profiles: Mapping[str, Profile]
     default_profile: str = "default"
+    # API token fingerprint (signer.auth.fingerprint) -> the tenants it may name ("*": any).
+    # None: any token may name any tenant. A token missing from the map may name none.
+    tenants: Mapping[str, frozenset[str]] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.profiles, Mapping) or not self.profiles:
@@ -205,6 +295,26 @@ class Policy:
                 f"{self.default_profile!r} is not a profile; use one of {self._names()}",
             )
         object.__setattr__(self, "profiles", MappingProxyType(dict(self.profiles)))
+        if self.tenants is not None:
+            object.__setattr__(self, "tenants", MappingProxyType(_check_tenants(self.tenants)))
+
+    def check_tenant(self, subject: str, tenant: str | None) -> None:
+        """BAD_REQUEST unless the API token named by ``subject`` may upload (or download) for
+        ``tenant``; a request naming no tenant passes."""
+        if tenant is None or self.tenants is None:
+            return
+        allowed = self.tenants.get(subject, frozenset())
+        if ANY_TENANT in allowed or tenant in allowed:
+            return
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"this API token may not use tenant {tenant!r}",
+            hint=(
+                f"its tenants: {', '.join(sorted(allowed))}"
+                if allowed
+                else "it may use no tenant; the policy file's tenants section lists who may"
+            ),
+        )
 
     def _names(self) -> str:
         return ", ".join(sorted(self.profiles))
@@ -222,6 +332,28 @@ class Policy:
 
     def longest_get_ttl(self) -> int:
         return max(profile.get_ttl for profile in self.profiles.values())
+
+
+def _check_tenants(value: object) -> dict[str, frozenset[str]]:
+    if not isinstance(value, Mapping):
+        raise PolicyError("tenants", "must map API token fingerprints (api-...) to tenant lists")
+    out: dict[str, frozenset[str]] = {}
+    for subject, tenants in value.items():
+        if not isinstance(subject, str) or not SUBJECT_PATTERN.fullmatch(subject):
+            raise PolicyError(
+                "tenants",
+                f"{subject!r} is not an API token fingerprint: api- and the first 12 hex "
+                "digits of the token's SHA-256 (never the token itself)",
+            )
+        if isinstance(tenants, str) or not isinstance(tenants, list | tuple | frozenset):
+            raise PolicyError(f"tenants.{subject}", "must be a list of tenants, or ['*']")
+        for tenant in tenants:
+            if tenant != ANY_TENANT and not (
+                isinstance(tenant, str) and keys.TENANT_PATTERN.fullmatch(tenant)
+            ):
+                raise PolicyError(f"tenants.{subject}", f"{tenant!r} is not a tenant id")
+        out[subject] = frozenset(tenants)
+    return out
 
 
 def normalize_content_type(content_type: str) -> str:
@@ -283,10 +415,44 @@ def served_content_type(profile: Profile, stored: str) -> str:
     return stored if media in profile.mime_types else FALLBACK_CONTENT_TYPE
 
 
+def check_kind(profile: Profile, kind: str, media: str) -> None:
+    """MIME_NOT_ALLOWED when ``media`` is not of ``kind``: by the profile's kinds table, or,
+    without one, by the type's top-level name (``video/mp4`` is a video)."""
+    if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
+        raise SignerError(
+            ErrorCode.BAD_REQUEST,
+            f"kind {kind!r} is not a kind like image or video",
+            hint="send kind as 1-32 lower-case letters, digits, _ or -, or omit it",
+        )
+    if profile.kinds:
+        types = profile.kinds.get(kind)
+        if types is None:
+            raise SignerError(
+                ErrorCode.BAD_REQUEST,
+                f"profile {profile.name!r} has no kind {kind!r}",
+                hint=f"its kinds: {', '.join(sorted(profile.kinds))}; or omit kind",
+            )
+        consistent = media in types
+    else:
+        types = tuple(m for m in profile.mime_types if m.split("/", 1)[0] == kind)
+        consistent = media.split("/", 1)[0] == kind
+    if not consistent:
+        raise SignerError(
+            ErrorCode.MIME_NOT_ALLOWED,
+            f"content type {media!r} is not of kind {kind!r} in profile {profile.name!r}",
+            hint=f"{kind} types: {', '.join(sorted(types)) or 'none'}",
+        )
+
+
 def check_upload(
-    profile: Profile, *, content_type: str, size_bytes: int, ext: str | None = None
+    profile: Profile,
+    *,
+    content_type: str,
+    size_bytes: int,
+    ext: str | None = None,
+    kind: str | None = None,
 ) -> str:
-    """The extension (no dot) the object key gets, after checking type and size."""
+    """The extension (no dot) the object key gets, after checking type, kind and size."""
     media = normalize_content_type(content_type)
     allowed = profile.mime_types.get(media)
     if allowed is None:
@@ -295,6 +461,8 @@ def check_upload(
             f"content type {media!r} is not allowed by profile {profile.name!r}",
             hint=f"allowed types: {', '.join(sorted(profile.mime_types))}",
         )
+    if kind is not None:
+        check_kind(profile, kind, media)
     if not _is_int(size_bytes) or size_bytes < 0:
         raise SignerError(
             ErrorCode.BAD_REQUEST,

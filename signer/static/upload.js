@@ -179,9 +179,7 @@ class PartUrls {
       for (let i = n; i <= this.partCount && numbers.length < PART_URL_BATCH; i++) {
         if (!this.known.has(i) && !this.pending.has(i)) numbers.push(i);
       }
-      const batch = this.signer.post("/v1/uploads/parts", {
-        intent_token: this.intentToken, part_numbers: numbers,
-      }).then((answer) => {
+      const batch = this.signed(numbers).then((answer) => {
         for (const part of answer.parts || []) this.known.set(part.part_number, part);
       }).finally(() => { for (const i of numbers) this.pending.delete(i); });
       for (const i of numbers) this.pending.set(i, batch);
@@ -193,6 +191,22 @@ class PartUrls {
         { code: "bad_signer_answer", source: "signer" });
     }
     return part;
+  }
+
+  // An intent token lives minutes; a long upload renews it (same upload, same window) when
+  // the signer says it expired, then asks again.
+  async signed(numbers) {
+    const ask = () => this.signer.post("/v1/uploads/parts", {
+      intent_token: this.intentToken, part_numbers: numbers,
+    });
+    try {
+      return await ask();
+    } catch (err) {
+      if (err.code !== "signature_invalid" || !/expired/.test(err.message)) throw err;
+      const renewed = await this.signer.post("/v1/uploads/refresh", { intent_token: this.intentToken });
+      this.intentToken = renewed.intent_token;
+      return ask();
+    }
   }
 }
 

@@ -8,6 +8,7 @@ storage that does not answer) run under Starlette's TestClient, still with real 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import logging
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
 
 from harness.minio_server import free_port
-from signer.app import create_app
+from signer.app import TrustedProxies, client_address, create_app
 from signer.core.errors import ErrorCode
 from signer.openapi import build_openapi
 from signer.responses import STATUS
@@ -233,9 +234,9 @@ def test_a_second_complete_is_conflict(api: Api) -> None:
 # --- storage_denied -------------------------------------------------------------------------
 
 
-def test_sse_without_kms_is_storage_denied_with_a_hint(api: Api) -> None:
+def test_sse_without_kms_is_storage_denied_with_a_hint(signer_without_kms: RunningSigner) -> None:
     """MinIO without a KMS answers 501 NotImplemented to SSE: never a 500 from the signer."""
-    answer = api.post(PRESIGN, {**VALID, "profile": "sse"})
+    answer = Api(signer_without_kms.url).post(PRESIGN, {**VALID, "profile": "sse"})
     error = assert_error(answer, 502, "storage_denied")
     assert "NotImplemented" in error["message"]
     assert "KMS" in error["hint"]
@@ -499,3 +500,50 @@ def fuzz_client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings), raise_server_exceptions=True) as client:
         client.headers["Authorization"] = f"Bearer {API_TOKEN}"
         yield client
+
+
+# --- the request guard: client address, failed authentications ---------------------------
+
+
+def _scope(peer: str, *forwarded: str) -> dict:
+    headers = [(b"x-forwarded-for", value.encode()) for value in forwarded]
+    return {"type": "http", "client": (peer, 40000), "headers": headers}
+
+
+def test_the_client_address_is_the_peer_unless_a_trusted_proxy_forwards() -> None:
+    nobody = TrustedProxies(())
+    assert client_address(_scope("203.0.113.9", "198.51.100.1"), nobody) == "203.0.113.9"
+    proxies = TrustedProxies([ipaddress.ip_network("10.0.0.0/8")])
+    # Behind a trusted proxy: the right-most entry that is not a proxy itself.
+    spoofed = _scope("10.1.2.3", "6.6.6.6, 198.51.100.1", "10.9.9.9")
+    assert client_address(spoofed, proxies) == "198.51.100.1"
+    assert client_address(_scope("10.1.2.3"), proxies) == "10.1.2.3"  # no header: the proxy
+    assert client_address(_scope("203.0.113.9", "198.51.100.1"), proxies) == "203.0.113.9"
+    assert client_address({"type": "http", "headers": []}, proxies) == ""
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(
+    identity: Identity, policy_file
+) -> None:
+    env = environment(
+        identity,
+        policy_file,
+        SIGNER_FAILED_AUTH_LIMIT="0.01,3",
+        SIGNER_TRUSTED_PROXIES="127.0.0.1",
+    )
+    app = create_app(load(env))
+    with TestClient(app, client=("127.0.0.1", 40000)) as proxy:
+
+        def call(client: str, token: str) -> requests.Response:
+            headers = {"Authorization": f"Bearer {token}", "X-Forwarded-For": client}
+            return proxy.post(PRESIGN, json=VALID, headers=headers)  # type: ignore[return-value]
+
+        assert [call("198.51.100.7", "wrong-token-000000").status_code for _ in range(4)] == [
+            401, 401, 401, 429,
+        ]  # fmt: skip
+        assert call("198.51.100.7", API_TOKEN).status_code == 429  # refused before auth
+        assert call("198.51.100.8", API_TOKEN).status_code == 200
+        assert proxy.get("/healthz", headers={"X-Forwarded-For": "198.51.100.7"}).status_code == 200
+        metrics = proxy.get("/metrics").text
+    assert 'signer_rate_limited_total{limit="address"} 2.0' in metrics
+    assert 'signer_requests_total{code="rate_limited",route="unmatched"} 2.0' in metrics

@@ -127,7 +127,10 @@ def test_an_unreachable_signer_is_one_clear_error(tmp_path: Path) -> None:
     assert "cannot reach the signer" in caught.value.message
 
 
-def test_storage_without_kms_is_explained(client: SignerClient, tmp_path: Path) -> None:
+def test_storage_without_kms_is_explained(
+    signer_without_kms: RunningSigner, tmp_path: Path
+) -> None:
+    client = SignerClient(ClientSettings(signer_without_kms.url, API_TOKEN))
     source = tmp_path / "secret.txt"
     source.write_text("classified")
     with pytest.raises(TransferError) as caught:
@@ -188,3 +191,29 @@ def test_a_single_put_is_retried_when_storage_is_busy(client: SignerClient, tmp_
     assert sizes == [900, 900]
     result = client.complete(intent["intent_token"])
     assert result["size_bytes"] == 900 and result["object_key"] == intent["object_key"]
+
+
+def test_a_long_upload_renews_its_intent_token(settings: Settings, tmp_path: Path) -> None:
+    """Intent tokens live 15 minutes; an upload that needs part URLs later renews its token
+    (POST /v1/uploads/refresh) and goes on, and complete takes the first token still."""
+    from signer.app import create_app
+    from signer.client import _PartUrls
+
+    now = [datetime.now(UTC)]
+    running = RunningSigner(create_app(settings, clock=lambda: now[0], initial_parts=1)).start()
+    try:
+        client = SignerClient(ClientSettings(running.url, API_TOKEN))
+        intent = client.presign(
+            content_type="application/octet-stream", size_bytes=5 * MiB + 10, multipart="force"
+        )
+        urls = _PartUrls(client, intent["intent_token"], intent["upload"]["part_count"])
+        now[0] += timedelta(seconds=901)
+        with pytest.raises(ApiError) as caught:
+            client.parts(intent["intent_token"], [2])
+        assert caught.value.code == "signature_invalid"
+        part = urls.get(2)  # refused, renewed, signed
+        assert part["part_number"] == 2
+        assert urls.intent_token != intent["intent_token"]
+        assert client.abort(intent["intent_token"])["aborted"] is True
+    finally:
+        running.stop()

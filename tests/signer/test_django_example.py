@@ -3,7 +3,9 @@ presign through the backend, the bytes go straight to MinIO, django-storages rea
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import json
 import secrets
 from collections.abc import Iterator
 from types import ModuleType
@@ -109,6 +111,12 @@ def test_a_user_uploads_through_the_backend_and_django_reads_it(user_client: Any
     )
     assert answer.status_code == 200, answer.content
     presign = answer.json()
+    # The backend named the actor: the intent token's sub is this Django user.
+    payload = presign["intent_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    from django.contrib.auth.models import User
+
+    assert claims["sub"] == f"user:{User.objects.get(username='ada').pk}"
     upload = presign["upload"]
     put = requests.request(
         upload["method"], upload["url"], data=data, headers=upload["headers"], timeout=30

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from signer.core.policy import MiB
-from signer.policy_file import PolicyError, load_policy
+from signer.policy_file import PolicyError, load_policy, load_policy_file
 
 FULL = textwrap.dedent(
     """
@@ -270,4 +270,145 @@ def test_a_reader_of_the_file_needs_only_this_module() -> None:
 
     assert policy_file.PolicyError is policy.PolicyError
     assert policy_file.DEFAULT_POLICY is policy.DEFAULT_POLICY
-    assert policy_file.__all__ == ["DEFAULT_POLICY", "PolicyError", "load_policy"]
+    assert policy_file.__all__ == [
+        "DEFAULT_POLICY",
+        "PolicyError",
+        "PolicyFile",
+        "load_policy",
+        "load_policy_file",
+    ]
+
+
+# --- the spec's knobs, under the spec's names --------------------------------------------------
+
+SPEC_ONLY = textwrap.dedent(
+    """
+    multipart_threshold_mb: 20
+    part_size_mb: 10
+    token_ttl_seconds: 600
+    allowed_mimes: {image: [image/jpeg, image/png], video: [video/mp4, video/quicktime]}
+    path_template_raw: "raw/{shard?}/{key_base}.{ext}"
+    enable_sharding: true
+    bucket: media
+    region: eu-west-1
+    signing_alg: RS256
+    active_kid: 0123456789abcdef
+    """
+)
+
+
+def test_a_file_of_spec_knobs_alone_makes_the_default_profile() -> None:
+    read = load_policy_file(SPEC_ONLY)
+    profile = read.policy.profile(None)
+    assert profile.name == "default"
+    assert profile.multipart_threshold == 20 * MiB and profile.part_size == 10 * MiB
+    assert profile.token_ttl == 600
+    assert profile.key_template == "raw/{shard?}/{key_base}.{ext}" and profile.enable_sharding
+    # The allowlist is exactly allowed_mimes, with the usual extensions.
+    assert dict(profile.mime_types) == {
+        "image/jpeg": "jpg",
+        "image/png": "png",
+        "video/mp4": "mp4",
+        "video/quicktime": "mov",
+    }
+    assert dict(profile.kinds)["video"] == ("video/mp4", "video/quicktime")
+    # The rest is the built-in default profile's (its SSE header included).
+    assert dict(profile.required_headers) == {"x-amz-server-side-encryption": "AES256"}
+    assert (read.bucket, read.region, read.signing_alg, read.active_kid) == (
+        "media",
+        "eu-west-1",
+        "RS256",
+        "0123456789abcdef",
+    )
+
+
+def test_top_level_knobs_apply_to_every_profile_that_sets_none() -> None:
+    policy = load_policy(
+        textwrap.dedent(
+            """
+            multipart_threshold_mb: 7.5
+            token_ttl_seconds: 300
+            enable_sharding: true
+            path_template_raw: "raw/{shard?}/{key_base}.{ext}"
+            profiles:
+              default:
+                mime_types: {text/plain: txt}
+                size_max: 1GiB
+              own:
+                mime_types: {text/plain: txt}
+                size_max: 1GiB
+                multipart_threshold: 32MiB
+                token_ttl: 10m
+                enable_sharding: false
+                key_template: "own/{key_base}{ext}"
+              spelled:
+                allowed_mimes: {video: [video/webm]}
+                size_max: 1GiB
+                part_size_mb: 16
+                token_ttl_seconds: 120
+                path_template_raw: "spelled/{shard?}/{key_base}.{ext}"
+            """
+        )
+    )
+    inherited = policy.profile("default")
+    assert inherited.multipart_threshold == int(7.5 * MiB) and inherited.token_ttl == 300
+    assert inherited.enable_sharding and inherited.key_template.startswith("raw/")
+    own = policy.profile("own")
+    assert own.multipart_threshold == 32 * MiB and own.token_ttl == 600
+    assert not own.enable_sharding and own.key_template == "own/{key_base}{ext}"
+    spelled = policy.profile("spelled")
+    assert spelled.part_size == 16 * MiB and spelled.token_ttl == 120
+    assert dict(spelled.mime_types) == {"video/webm": "webm"}
+    assert spelled.key_template == "spelled/{shard?}/{key_base}.{ext}"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "field", "reason"),
+    [
+        (
+            "profiles:\n  default: {mime_types: {a/b: c}, size_max: 1MiB, part_size: 8MiB,"
+            " part_size_mb: 8}\n",
+            "profiles.default.part_size_mb",
+            "not both",
+        ),
+        ("multipart_threshold_mb: 15\nmultipart_threshold: 1\n", "multipart_threshold", "unknown"),
+        ("part_size_mb: lots\n", "part_size_mb", "number of MiB"),
+        ("part_size_mb: 0\n", "part_size_mb", "above 0"),
+        ("part_size_mb: true\n", "part_size_mb", "number of MiB"),
+        ("multipart_threshold_mb: 0.0000001\n", "multipart_threshold_mb", "whole number"),
+        ("token_ttl_seconds: 15m\n", "token_ttl_seconds", "whole number of seconds"),
+        ("token_ttl_seconds: 5\n", "token_ttl", "outside 60s"),
+        ("path_template_raw: 3\n", "path_template_raw", "string"),
+        ("path_template_raw: 'raw/{name}'\n", "key_template", "unknown placeholder"),
+        ("enable_sharding: maybe\n", "enable_sharding", "true or false"),
+        ("allowed_mimes: {image: [image/x-unknown]}\n", "kinds.image", "no known extension"),
+        ("signing_alg: HS256\n", "signing_alg", "not ES256 or RS256"),
+        ("bucket: 3\nprofiles: {}\n", "bucket", "must be a string"),
+        (
+            "profiles:\n  default: {size_max: 1MiB}\n",
+            "profiles.default.mime_types",
+            "allowed_mimes",
+        ),
+        (
+            "tenants: {api-0123456789ab: acme}\nprofiles: {default: {mime_types: {a/b: c},"
+            " size_max: 1}}\n",
+            "tenants.api-0123456789ab",
+            "list",
+        ),
+    ],
+)
+def test_bad_spec_knobs_name_the_field(yaml_text: str, field: str, reason: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        load_policy(yaml_text)
+    assert info.value.field == field, info.value
+    assert reason in info.value.reason
+
+
+def test_tenants_are_read() -> None:
+    policy = load_policy(
+        "tenants:\n  api-0123456789ab: [acme]\nprofiles:\n  default:\n"
+        "    mime_types: {text/plain: txt}\n    size_max: 1KiB\n"
+        "    key_template: 'orgs/{tenant}/{key_base}{ext}'\n"
+    )
+    assert policy.tenants == {"api-0123456789ab": frozenset({"acme"})}
+    assert policy.profile(None).key_template == "orgs/{tenant}/{key_base}{ext}"

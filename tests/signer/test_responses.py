@@ -20,10 +20,13 @@ def test_a_model_answer_is_the_json_of_its_dump(
     answers = [
         PresignResponse(
             object_key=key,
-            key_base="01J",
+            key_base=None,  # a None field is left out
+            bucket="uploads",
+            mime=header,
             strategy="single",
             expires_at="2026-11-23T08:45:00Z",
             intent_token="t.o.k",
+            token_expires_at="2026-11-23T08:45:00Z",
             upload=SingleUpload(url=url, headers={"Content-Type": header}),
             get_url=get_url,
         ),

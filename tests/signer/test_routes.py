@@ -95,6 +95,8 @@ def test_each_route_holds_its_use_case() -> None:
         "presign_upload": uploads.presign_upload,
         "presign_post": uploads.presign_post,
         "sign_parts": uploads.sign_parts,
+        "presign_part": uploads.presign_part,
+        "refresh_intent": uploads.refresh_intent,
         "complete_upload": uploads.complete_upload,
         "abort_upload": uploads.abort_upload,
         "presign_download": downloads.presign_download,

@@ -1,8 +1,10 @@
-"""What the use-cases share (signer.service): intent lifetimes, reading an intent token back,
-the profile a download key falls under."""
+"""What the use-cases share (signer.service): intent windows and token lifetimes, reading an
+intent token back (strictly, or within its window), the profile a download key falls under,
+the endpoint URLs are signed for."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,22 +15,36 @@ from signer.core.errors import ErrorCode, SignerError
 from signer.core.policy import Profile
 from signer.core.tokens import Intent
 from signer.models import CompleteRequest, PresignRequest
-from signer.service import SignerService, rfc3339, token_ttl
+from signer.service import SignerService, intent_window, rfc3339
 from signer.settings import Settings
 from signer.storage import Storage
 from signer.uploads import complete_upload, presign_upload
 from tests.signer.conftest import Api
 
 
-def test_intent_lifetimes() -> None:
+def test_intent_windows() -> None:
     profile = Profile(name="p", mime_types={"text/plain": "txt"}, size_max=10)
-    assert token_ttl(profile, "single") == 900 + 3600
-    assert token_ttl(profile, "multipart") == 86400
+    assert intent_window(profile, "single") == 900 + 3600
+    assert intent_window(profile, "multipart") == 86400
     short = Profile(
         name="p", mime_types={"text/plain": "txt"}, size_max=10, put_ttl=60, get_ttl=60, ttl_max=600
     )
-    assert token_ttl(short, "multipart") == 600
+    assert intent_window(short, "multipart") == 600
     assert rfc3339(datetime(2030, 1, 2, 3, 4, 5, 999, tzinfo=UTC)) == "2030-01-02T03:04:05Z"
+
+
+def test_a_token_lives_token_ttl_within_its_window(settings: Settings) -> None:
+    service = SignerService(settings, Storage.from_settings(settings))
+    now = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    profile = settings.policy.profile(None)
+    fresh = _intent(settings)
+    assert service.token_life(fresh, profile, now) == 900  # token_ttl, the spec's 15 minutes
+    assert service.windowed(fresh, profile, now).renew_until == int(now.timestamp()) + 4500
+    closing = dataclasses.replace(fresh, renew_until=int(now.timestamp()) + 100)
+    assert service.token_life(closing, profile, now) == 100  # never past the window
+    assert service.windowed(closing, profile, now) is closing  # the first token opened it
+    brief = dataclasses.replace(profile, token_ttl=300)
+    assert service.token_life(fresh, brief, now) == 300
 
 
 def test_an_expired_intent_is_signature_invalid(settings: Settings) -> None:
@@ -42,7 +58,25 @@ def test_an_expired_intent_is_signature_invalid(settings: Settings) -> None:
     with pytest.raises(SignerError) as caught:
         complete_upload(now, CompleteRequest(intent_token=intent.intent_token), "t")
     assert caught.value.code is ErrorCode.SIGNATURE_INVALID
-    assert "expired" in caught.value.message
+    assert "upload window ended" in caught.value.message
+
+
+def test_an_expired_token_is_read_within_its_window_only_when_asked(settings: Settings) -> None:
+    start = datetime.now(UTC).replace(microsecond=0)
+    clock = [start]
+    service = SignerService(settings, Storage.from_settings(settings), clock=lambda: clock[0])
+    intent = dataclasses.replace(_intent(settings), renew_until=int(start.timestamp()) + 600)
+    token = _token(settings, intent, now=start)  # lives 60 s
+    clock[0] = start + timedelta(seconds=61)
+    with pytest.raises(SignerError, match="expired at"):
+        service.read_intent(token)
+    with pytest.raises(SignerError) as caught:
+        service.read_live_intent(token)
+    assert "/v1/uploads/refresh" in (caught.value.hint or "")
+    assert service.read_intent(token, renewable=True).id == intent.id
+    clock[0] = start + timedelta(seconds=600)
+    with pytest.raises(SignerError, match="upload window ended"):
+        service.read_intent(token, renewable=True)
 
 
 def test_part_urls_carry_the_profiles_lifetime(api: Api) -> None:
@@ -68,10 +102,10 @@ def _intent(settings: Settings, **changes: object) -> Intent:
     return Intent(**fields)
 
 
-def _token(settings: Settings, intent: Intent) -> str:
+def _token(settings: Settings, intent: Intent, now: datetime | None = None) -> str:
     return settings.keys.issue_intent(
         intent,
-        now=datetime.now(UTC),
+        now=now or datetime.now(UTC),
         ttl=60,
         issuer=settings.token_issuer,
         audience=settings.token_audience,
@@ -81,7 +115,11 @@ def _token(settings: Settings, intent: Intent) -> str:
 def test_an_intent_is_read_back_typed(settings: Settings) -> None:
     service = SignerService(settings, Storage.from_settings(settings))
     intent = _intent(settings, filename="x.txt")
-    assert service.read_intent(_token(settings, intent)) == intent
+    read = service.read_intent(_token(settings, intent))
+    assert read.expires_at is not None
+    # A token with no window (issued before windows) may not be renewed past its exp.
+    expected = dataclasses.replace(intent, expires_at=read.expires_at, renew_until=read.expires_at)
+    assert read == expected
 
 
 def test_an_intent_for_another_bucket_is_signature_invalid(settings: Settings) -> None:
@@ -125,3 +163,26 @@ def test_get_url_pins_what_the_download_serves(settings: Settings) -> None:
     ]
     assert named["response-content-type"] == ["text/plain; charset=utf-8"]
     assert query(None)["response-content-disposition"] == ["inline"]
+
+
+def test_urls_are_signed_for_the_endpoint_asked_for(settings: Settings) -> None:
+    service = SignerService(settings, Storage.from_settings(settings))
+    now = datetime.now(UTC)
+    public = service.sign("GET", "uploads/k.txt", now=now, expires=60)
+    internal = service.sign("GET", "uploads/k.txt", now=now, expires=60, endpoint="internal")
+    assert urlsplit(public).netloc == urlsplit(settings.public_endpoint).netloc
+    # SIGNER_INTERNAL_ENDPOINT is unset in the tests: the endpoint the signer itself calls.
+    assert urlsplit(internal).netloc == urlsplit(settings.s3_endpoint).netloc
+    assert service.endpoint_url("internal") == settings.s3_endpoint
+
+
+def test_an_internal_endpoint_of_its_own(settings: Settings) -> None:
+    """SIGNER_INTERNAL_ENDPOINT, when set, is the host internal URLs are signed for."""
+    port = urlsplit(settings.s3_endpoint).port
+    inside = dataclasses.replace(settings, internal_endpoint=f"http://minio.internal:{port}")
+    service = SignerService(inside, Storage.from_settings(inside))
+    url = service.sign(
+        "PUT", "uploads/k.txt", now=datetime.now(UTC), expires=60, endpoint="internal"
+    )
+    assert urlsplit(url).netloc == f"minio.internal:{port}"
+    assert service.endpoint_url("public") == settings.public_endpoint

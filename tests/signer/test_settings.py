@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from common.errors import ConfigError
 from signer.core.policy import DEFAULT_POLICY
@@ -82,7 +82,7 @@ def test_secrets_are_never_echoed() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
-        ("SIGNER_S3_ENDPOINT", "minio:9000", "not a URL"),
+        ("SIGNER_S3_ENDPOINT", "minio", "neither a URL nor host:port"),
         ("SIGNER_PUBLIC_ENDPOINT", "https://cdn.example.com/path", "has a path"),
         ("MINIO_BUCKET", "Bad_Bucket", "lowercase"),
         ("SIGNER_API_TOKENS", "tok1-0123456789ab,tok1-0123456789ab", "twice"),
@@ -201,6 +201,95 @@ def test_rotated_secrets_all_verify() -> None:
     assert both.keys.active_kid != old.keys.active_kid
 
 
+def _rsa_pem(tmp_path: Path) -> Path:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path / "rsa.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def test_signing_alg_checks_the_keys(tmp_path: Path) -> None:
+    assert load({**BASE, "SIGNER_SIGNING_ALG": "ES256"}).keys.active_alg == "ES256"
+    found = problems({**BASE, "SIGNER_SIGNING_ALG": "RS256"})
+    assert "secrets make ES256 keys" in found["SIGNER_SIGNING_ALG"]
+    assert (
+        "not ES256 or RS256"
+        in problems({**BASE, "SIGNER_SIGNING_ALG": "HS256"})["SIGNER_SIGNING_ALG"]
+    )
+    env = {k: v for k, v in BASE.items() if k != "SIGNER_TOKEN_SECRETS"}
+    rsa_env = {**env, "SIGNER_TOKEN_KEY_FILE": str(_rsa_pem(tmp_path))}
+    assert load({**rsa_env, "SIGNER_SIGNING_ALG": "RS256"}).keys.active_alg == "RS256"
+    found = problems({**rsa_env, "SIGNER_SIGNING_ALG": "ES256"})
+    assert "EC P-256" in found["SIGNER_SIGNING_ALG"]
+
+
+def test_active_kid_picks_the_signing_key() -> None:
+    new = "n" * 40
+    both = {**BASE, "SIGNER_TOKEN_SECRETS": f"{SECRET},{new}"}
+    new_kid = load({**BASE, "SIGNER_TOKEN_SECRETS": new}).keys.active_kid
+    assert load(both).keys.active_kid != new_kid  # the first secret signs by default
+    switched = load({**both, "SIGNER_ACTIVE_KID": new_kid}).keys
+    assert switched.active_kid == new_kid and len(switched.kids) == 2
+    found = problems({**both, "SIGNER_ACTIVE_KID": "0000000000000000"})
+    # The message lists the kids (they are not secret), never a secret.
+    assert new_kid in found["SIGNER_ACTIVE_KID"] and new not in found["SIGNER_ACTIVE_KID"]
+
+
+def test_the_policy_files_deployment_knobs_must_agree(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    new = "n" * 40
+    new_kid = load({**BASE, "SIGNER_TOKEN_SECRETS": new}).keys.active_kid
+    policy.write_text(
+        f"bucket: uploads\nregion: us-east-1\nsigning_alg: ES256\nactive_kid: '{new_kid}'\n"
+        "allowed_mimes: {image: [image/png]}\n"
+    )
+    env = {**BASE, "SIGNER_POLICY_FILE": str(policy), "SIGNER_TOKEN_SECRETS": f"{SECRET},{new}"}
+    settings = load(env)
+    assert settings.keys.active_kid == new_kid
+    assert dict(settings.policy.profile(None).mime_types) == {"image/png": "png"}
+    assert load({**env, "SIGNER_ACTIVE_KID": new_kid}).keys.active_kid == new_kid
+    found = problems(
+        {
+            **env,
+            "MINIO_BUCKET": "media",
+            "S3_REGION": "eu-west-1",
+            "SIGNER_SIGNING_ALG": "RS256",
+            "SIGNER_ACTIVE_KID": load(BASE).keys.active_kid,
+        }
+    )
+    assert "policy file names 'uploads'" in found["MINIO_BUCKET"]
+    assert "policy file names 'us-east-1'" in found["S3_REGION"]
+    assert "policy file says signing_alg" in found["SIGNER_SIGNING_ALG"]
+    assert "policy file says active_kid" in found["SIGNER_ACTIVE_KID"]
+
+
+def test_internal_endpoint_and_audit_format() -> None:
+    settings = load(BASE)
+    assert settings.internal_endpoint == settings.s3_endpoint  # what the signer calls itself
+    assert settings.audit_format == "logfmt"
+    inside = load(
+        {
+            **BASE,
+            "SIGNER_INTERNAL_ENDPOINT": "http://minio.internal:9000",
+            "SIGNER_AUDIT_FORMAT": "JSON",
+        }
+    )
+    assert inside.internal_endpoint == "http://minio.internal:9000"
+    assert inside.audit_format == "json"
+    assert load({**BASE, "SIGNER_AUDIT_FORMAT": "off"}).audit_format == "off"
+    found = problems(
+        {**BASE, "SIGNER_INTERNAL_ENDPOINT": "minio:9000", "SIGNER_AUDIT_FORMAT": "syslog"}
+    )
+    assert "not a URL" in found["SIGNER_INTERNAL_ENDPOINT"]
+    assert "logfmt, json or off" in found["SIGNER_AUDIT_FORMAT"]
+
+
 def test_the_demo_page_needs_a_loopback_listen_address() -> None:
     assert "loopback" in problems({**BASE, "SIGNER_DEMO": "true"})["SIGNER_DEMO"]
     assert load({**BASE, "SIGNER_DEMO": "true", "SIGNER_LISTEN": "127.0.0.1:8080"}).demo
@@ -258,3 +347,33 @@ def test_client_settings() -> None:
     with pytest.raises(ConfigError) as caught:
         load_client({"SIGNER_URL": "nope"})
     assert {name for name, _ in caught.value.problems} == {"SIGNER_URL", "SIGNER_API_TOKEN"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # Render's `fromService … property: hostport`: no scheme, a private network.
+        ("minio-server-a1b2:9000", "http://minio-server-a1b2:9000"),
+        ("10.0.0.7:9000", "http://10.0.0.7:9000"),
+        ("[fd00::7]:9000", "http://[fd00::7]:9000"),
+        ("https://files.example.com", "https://files.example.com"),
+    ],
+)
+def test_the_s3_endpoint_may_be_a_bare_host_and_port(value: str, expected: str) -> None:
+    settings = load({**BASE, "SIGNER_S3_ENDPOINT": value})
+    assert settings.s3_endpoint == settings.internal_endpoint == expected
+    if "://" not in value:  # clients need a scheme: the public endpoint still must have one
+        assert "SIGNER_PUBLIC_ENDPOINT" in problems({**BASE, "SIGNER_PUBLIC_ENDPOINT": value})
+
+
+@pytest.mark.parametrize("value", ["minio", "minio:90/x", "minio:", ":9000", "minio:99999"])
+def test_a_bare_s3_endpoint_needs_a_host_and_a_port(value: str) -> None:
+    assert "SIGNER_S3_ENDPOINT" in problems({**BASE, "SIGNER_S3_ENDPOINT": value})
+
+
+def test_the_signer_listens_on_port_where_the_platform_sets_it() -> None:
+    assert load({**BASE, "PORT": "10000"}).listen == "0.0.0.0:10000"  # noqa: S104 - Render's way
+    # SIGNER_LISTEN says exactly where; PORT is then not even read.
+    explicit = {**BASE, "PORT": "not-a-port", "SIGNER_LISTEN": "127.0.0.1:8081"}
+    assert load(explicit).listen == "127.0.0.1:8081"
+    assert "PORT" in problems({**BASE, "PORT": "70000"})

@@ -39,9 +39,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_POST
 
-# What the browser may ask for; everything else (the key, the lifetime, the limits) is the
-# signer's policy, so a user cannot pick another user's key or a bigger size limit.
-FIELDS = ("content_type", "size_bytes", "filename")
+# What the browser may ask for (the kit's names and the spec's: mime, kind); everything else
+# (the key, the lifetime, the limits) is the signer's policy, so a user cannot pick another
+# user's key or a bigger size limit.
+FIELDS = ("content_type", "mime", "kind", "size_bytes", "filename")
 
 
 def signer_url(environ: Mapping[str, str] = os.environ) -> str:
@@ -53,8 +54,10 @@ def signer_url(environ: Mapping[str, str] = os.environ) -> str:
 @login_required
 @require_POST
 def presign_upload(request: HttpRequest) -> JsonResponse:
-    """POST {content_type, size_bytes, filename?} → the signer's presign answer, for this user."""
-    return _forward(request, "/v1/uploads/presign", FIELDS)
+    """POST {mime (or content_type), size_bytes, kind?, filename?} → the signer's presign
+    answer, for this user: the backend names the actor (the intent token's sub and the
+    signer's audit log say who uploaded), never the page."""
+    return _forward(request, "/v1/uploads/presign", FIELDS, actor=f"user:{request.user.pk}")
 
 
 @login_required
@@ -67,7 +70,9 @@ def complete_upload(request: HttpRequest) -> JsonResponse:
     return _forward(request, "/v1/uploads/complete", ("intent_token",))
 
 
-def _forward(request: HttpRequest, route: str, fields: tuple[str, ...]) -> JsonResponse:
+def _forward(
+    request: HttpRequest, route: str, fields: tuple[str, ...], **ours: str
+) -> JsonResponse:
     try:
         asked = json.loads(request.body or b"{}")
     except ValueError:
@@ -76,7 +81,7 @@ def _forward(request: HttpRequest, route: str, fields: tuple[str, ...]) -> JsonR
         return JsonResponse({"code": "bad_request", "message": "send a JSON object"}, status=400)
     answer = requests.post(
         f"{signer_url()}{route}",
-        json={name: asked[name] for name in fields if name in asked},
+        json={**{name: asked[name] for name in fields if name in asked}, **ours},
         headers={"Authorization": f"Bearer {os.environ['SIGNER_API_TOKEN']}"},
         timeout=30,
     )

@@ -12,10 +12,14 @@ from hypothesis import strategies as st
 
 from signer.core.errors import ErrorCode, SignerError
 from signer.core.keys import (
+    ObjectKey,
     content_disposition,
     fixed_prefix,
     key_problem,
+    key_tenant,
     make_object_key,
+    object_key,
+    shard_of,
     validate_object_key,
 )
 from signer.core.policy import MiB, PolicyError, Profile
@@ -155,6 +159,69 @@ def test_a_key_whose_shape_depends_on_the_extension_is_checked_per_key() -> None
     assert make_object_key(profile, ext="png", now=NOW, uuid=UUID)[0].endswith(f"/{UUID}/.png")
     error = _bad_request(make_object_key, profile, ext="", now=NOW, uuid=UUID)
     assert "ends with '/'" in error.message
+
+
+# --- the spec's path, {shard?}, {tenant}, and object_key's refusals ---------------------------
+
+SPEC = dataclasses.replace(DEFAULT, key_template="raw/{shard?}/{key_base}.{ext}")
+SPEC_SHARDED = dataclasses.replace(SPEC, enable_sharding=True)
+TENANTS = dataclasses.replace(DEFAULT, key_template="orgs/{tenant}/files/{yyyy}/{mm}/{uuid}{ext}")
+
+
+def test_the_spec_path_with_and_without_sharding() -> None:
+    base = "01J9ZKQ8"
+    assert shard_of(base) == hashlib.sha1(b"01J9ZKQ8", usedforsecurity=False).hexdigest()[:2]
+    flat = object_key(SPEC, ext="mov", now=NOW, uuid=UUID, key_base=base)
+    assert flat == ObjectKey(f"raw/{base}.mov", base, None, None)
+    sharded = object_key(SPEC_SHARDED, ext="mov", now=NOW, uuid=UUID, key_base=base)
+    assert sharded == ObjectKey(f"raw/{shard_of(base)}/{base}.mov", base, shard_of(base), None)
+    given_shard = object_key(
+        SPEC_SHARDED, ext="mov", now=NOW, uuid=UUID, key_base=base, shard=shard_of(base)
+    )
+    assert given_shard == sharded
+    # At the end or the start of a template, the optional segment leaves no stray slash.
+    for template, flat_key in (("{key_base}/{shard?}", base), ("{shard?}/{key_base}", base)):
+        profile = dataclasses.replace(DEFAULT, key_template=template)
+        assert make_object_key(profile, ext="", now=NOW, uuid=UUID, key_base=base)[0] == flat_key
+
+
+def test_the_default_template_is_made_from_key_base() -> None:
+    assert DEFAULT.key_template == "{prefix}/{yyyy}/{mm}/{key_base}{ext}"
+    made = object_key(DEFAULT, ext="png", now=NOW, uuid=UUID, key_base="01JKB")
+    assert made == ObjectKey("uploads/2026/11/01JKB.png", "01JKB", None, None)
+
+
+@pytest.mark.parametrize(
+    ("profile", "fields", "words"),
+    [
+        (
+            dataclasses.replace(DEFAULT, key_template="{prefix}/{uuid}{ext}"),
+            {"key_base": "01J"},
+            "does not use key_base",
+        ),  # fmt: skip
+        (SPEC, {"key_base": "01J", "shard": shard_of("01J")}, "does not use shard"),
+        (SPEC_SHARDED, {"key_base": "01J", "shard": "zz"}, "is not sha1(key_base)[0:2]"),
+        (SPEC_SHARDED, {"key_base": "01J", "shard": "AB"}, "is not sha1(key_base)[0:2]"),
+        (SPEC, {"key_base": "01J", "tenant": "acme"}, "does not use tenant"),
+        (TENANTS, {}, "tenant is required"),
+        (TENANTS, {"tenant": "../x"}, "tenant must be"),
+        (TENANTS, {"tenant": "x" * 65}, "tenant must be"),
+    ],
+)
+def test_object_key_refuses_what_its_key_would_not_use(
+    profile: Profile, fields: dict[str, str], words: str
+) -> None:
+    error = _bad_request(object_key, profile, ext="png", now=NOW, uuid=UUID, **fields)
+    assert words in error.message
+
+
+def test_a_tenant_fills_its_segment_and_is_read_back_from_a_key() -> None:
+    made = object_key(TENANTS, ext="txt", now=NOW, uuid="u1", tenant="acme")
+    assert made == ObjectKey("orgs/acme/files/2026/11/u1.txt", None, None, "acme")
+    assert key_tenant(TENANTS, made.key) == "acme"
+    assert key_tenant(DEFAULT, "uploads/2026/11/x.png") is None
+    for foreign in ("orgs/acme/elsewhere/x.txt", "orgs/ac me/files/2026/11/u1.txt"):
+        _bad_request(key_tenant, TENANTS, foreign)
 
 
 # --- validate_object_key ---------------------------------------------------------------------

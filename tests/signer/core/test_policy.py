@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 from signer.core.errors import ErrorCode, SignerError
 from signer.core.policy import (
     DEFAULT_POLICY,
+    KNOWN_EXTENSIONS,
     GiB,
     MiB,
     Policy,
     PolicyError,
     Profile,
     TiB,
+    check_kind,
     check_upload,
     choose_strategy,
     clamp_ttl,
@@ -254,3 +256,112 @@ def test_format_size() -> None:
     assert format_size(5 * GiB) == "5 GiB"
     assert format_size(15 * MiB) == "15 MiB"
     assert format_size(1000) == "1000 bytes"
+
+
+# --- the spec's kinds (allowed_mimes), token_ttl, sharding, tenants ---------------------------
+
+
+def test_kinds_add_their_types_with_known_extensions() -> None:
+    profile = Profile(
+        name="media",
+        mime_types={"text/plain": "txt"},
+        size_max=MiB,
+        kinds={"image": ["image/PNG"], "video": ["video/quicktime"]},
+    )
+    assert dict(profile.mime_types) == {
+        "text/plain": "txt",
+        "image/png": "png",
+        "video/quicktime": "mov",
+    }
+    assert dict(profile.kinds) == {"image": ("image/png",), "video": ("video/quicktime",)}
+    only_kinds = Profile(name="k", mime_types={}, size_max=MiB, kinds={"image": ["image/jpeg"]})
+    assert dict(only_kinds.mime_types) == {"image/jpeg": "jpg"}
+    assert "image/svg+xml" not in KNOWN_EXTENSIONS  # script from storage's origin
+    mapped = Profile(
+        name="svg",
+        mime_types={"image/svg+xml": "svg"},
+        size_max=MiB,
+        kinds={"image": ["image/svg+xml"]},
+    )
+    assert mapped.mime_types["image/svg+xml"] == "svg"
+
+
+@pytest.mark.parametrize(
+    ("kinds", "field", "words"),
+    [
+        ({"image": ["image/svg+xml"]}, "kinds.image", "no known extension"),
+        ({"Image": ["image/png"]}, "kinds", "not a kind"),
+        ({"image": "image/png"}, "kinds.image", "list"),
+        ({"image": []}, "kinds.image", "list"),
+        ({"image": ["png"]}, "kinds.image", "not a MIME type"),
+        (["image"], "kinds", "must map"),
+    ],
+)
+def test_bad_kinds_name_the_field(kinds: object, field: str, words: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        Profile(name="k", mime_types={"text/plain": "txt"}, size_max=MiB, kinds=kinds)  # type: ignore[arg-type]
+    assert info.value.field == field and words in info.value.reason
+
+
+def test_kind_must_match_the_type() -> None:
+    table = Profile(
+        name="media",
+        mime_types={"text/plain": "txt"},
+        size_max=MiB,
+        kinds={"image": ["image/png"], "video": ["video/mp4"]},
+    )
+    assert check_upload(table, content_type="image/png", size_bytes=1, kind="image") == "png"
+    _raises(ErrorCode.MIME_NOT_ALLOWED, check_kind, table, "video", "image/png")
+    _raises(ErrorCode.MIME_NOT_ALLOWED, check_kind, table, "image", "text/plain")
+    assert "its kinds: image, video" in (
+        _raises(ErrorCode.BAD_REQUEST, check_kind, table, "audio", "image/png").hint or ""
+    )
+    # Without a table: the top-level type names the kind.
+    check_kind(PNG, "image", "image/png")
+    error = _raises(ErrorCode.MIME_NOT_ALLOWED, check_kind, PNG, "video", "image/png")
+    assert error.hint == "video types: none"
+    for bad in ("Video", "", "v" * 33, 3):
+        _raises(ErrorCode.BAD_REQUEST, check_kind, PNG, bad, "image/png")
+    # A type outside the allowlist is refused as such, whatever the kind.
+    _raises(
+        ErrorCode.MIME_NOT_ALLOWED,
+        check_upload,
+        PNG,
+        content_type="image/gif",
+        size_bytes=1,
+        kind="image",
+    )
+
+
+def test_token_ttl_and_sharding_are_checked() -> None:
+    assert PNG.token_ttl == 900 and PNG.enable_sharding is False
+    assert dataclasses.replace(PNG, token_ttl=60).token_ttl == 60
+    for ttl, words in ((59, "outside 60s..86400s"), (86401, "outside"), ("15m", "integer")):
+        with pytest.raises(PolicyError, match=words):
+            dataclasses.replace(PNG, token_ttl=ttl)
+    with pytest.raises(PolicyError, match="true or false"):
+        dataclasses.replace(PNG, enable_sharding="yes")
+
+
+def test_tenants_limit_api_tokens() -> None:
+    policy = Policy(
+        profiles={"img": PNG},
+        default_profile="img",
+        tenants={"api-0123456789ab": ["acme", "globex"], "api-ba9876543210": ["*"]},
+    )
+    policy.check_tenant("api-0123456789ab", "acme")
+    policy.check_tenant("api-ba9876543210", "anyone")
+    policy.check_tenant("api-ffffffffffff", None)  # naming no tenant is always fine
+    error = _raises(ErrorCode.BAD_REQUEST, policy.check_tenant, "api-0123456789ab", "initech")
+    assert error.hint == "its tenants: acme, globex"
+    unlisted = _raises(ErrorCode.BAD_REQUEST, policy.check_tenant, "api-ffffffffffff", "acme")
+    assert "may use no tenant" in (unlisted.hint or "")
+    Policy(profiles={"img": PNG}, default_profile="img").check_tenant("api-ffffffffffff", "acme")
+    for tenants, words in (
+        ({"my-api-token-itself": ["acme"]}, "not an API token fingerprint"),
+        ({"api-0123456789ab": "acme"}, "must be a list"),
+        ({"api-0123456789ab": ["a/b"]}, "not a tenant id"),
+        (["acme"], "must map"),
+    ):
+        with pytest.raises(PolicyError, match=words):
+            Policy(profiles={"img": PNG}, default_profile="img", tenants=tenants)  # type: ignore[arg-type]

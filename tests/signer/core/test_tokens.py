@@ -89,6 +89,7 @@ def test_round_trip_returns_the_claims_plus_registered_ones(keys: TokenKeys) -> 
         "exp": int(NOW.timestamp()) + 900,
         "iss": ISS,
         "aud": AUD,
+        "kid": keys.active_kid,  # the spec's UploadIntent lists kid among its claims
     }
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "ES256"
@@ -256,7 +257,7 @@ def _reference(keys: TokenKeys, pem: bytes, alg: str) -> str:
     payload = {**CLAIMS, "iat": int(NOW.timestamp()), "exp": int(NOW.timestamp()) + 900}
     private = serialization.load_pem_private_key(pem, None)
     return jwt.encode(
-        {**payload, "iss": ISS, "aud": AUD},
+        {**payload, "iss": ISS, "aud": AUD, "kid": keys.active_kid},
         private,
         algorithm=alg,
         headers={"kid": keys.active_kid},
@@ -402,39 +403,155 @@ def _payload(token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
+FIRST_RELEASE_CLAIMS = [
+    ("sub", "user-7"),
+    ("jti", "intent-1"),
+    ("bucket", "uploads"),
+    ("object_key", "uploads/2026/11/x.png"),
+    ("profile", "default"),
+    ("mime", "image/png"),
+    ("size", 1234),
+    ("size_max", 1234),
+    ("strategy", "multipart"),
+    ("headers_required", {"x-amz-server-side-encryption": "AES256"}),
+    ("filename", "x.png"),
+    ("part_size", 5),
+    ("part_count", 247),
+    ("upload_id", "up-1"),
+]
+
+
 def test_an_intent_is_written_with_the_same_claims_as_ever(keys: TokenKeys) -> None:
-    """The wire format: claim names and their order, as tokens issued before stay readable."""
-    token = keys.issue_intent(MULTIPART, now=NOW, ttl=900, issuer=ISS, audience=AUD)
+    """The wire format: the first release's claim names in their order, then those added
+    since (the spec's key_base, ext, shard; azp, the API token behind the actor in sub; the
+    window's end), then the registered ones and the spec's kid."""
+    token = keys.issue_intent(
+        dataclasses.replace(MULTIPART, renew_until=int(NOW.timestamp()) + 86400),
+        now=NOW,
+        ttl=900,
+        issuer=ISS,
+        audience=AUD,
+    )
     assert list(_payload(token).items()) == [
-        ("sub", "user-7"),
-        ("jti", "intent-1"),
-        ("bucket", "uploads"),
-        ("object_key", "uploads/2026/11/x.png"),
-        ("profile", "default"),
-        ("mime", "image/png"),
-        ("size", 1234),
-        ("size_max", 1234),
-        ("strategy", "multipart"),
-        ("headers_required", {"x-amz-server-side-encryption": "AES256"}),
-        ("filename", "x.png"),
-        ("part_size", 5),
-        ("part_count", 247),
-        ("upload_id", "up-1"),
+        *FIRST_RELEASE_CLAIMS,
+        ("azp", "user-7"),
+        ("key_base", None),
+        ("ext", None),
+        ("shard", None),
+        ("renew_until", int(NOW.timestamp()) + 86400),
         ("iat", int(NOW.timestamp())),
         ("exp", int(NOW.timestamp()) + 900),
         ("iss", ISS),
         ("aud", AUD),
+        ("kid", keys.active_kid),
     ]
     header = jwt.get_unverified_header(token)
     assert header == {"alg": "ES256", "kid": keys.active_kid, "typ": "JWT"}
     single = _payload(keys.issue_intent(SINGLE, now=NOW, ttl=900, issuer=ISS, audience=AUD))
     assert "upload_id" not in single and "part_size" not in single
+    assert "tenant" not in single and "endpoint" not in single  # only when set
+
+
+def test_a_token_of_the_first_release_still_makes_its_intent(keys: TokenKeys) -> None:
+    """Tokens in flight across an upgrade: no azp, actor, key_base, window or kid claim."""
+    claims = dict(FIRST_RELEASE_CLAIMS)
+    token = jwt.encode(
+        {**claims, "iat": int(NOW.timestamp()), "exp": int(NOW.timestamp()) + 86400}
+        | {"iss": ISS, "aud": AUD},
+        keys._active.private_key,
+        algorithm="ES256",
+        headers={"kid": keys.active_kid},
+    )
+    intent = keys.verify_intent(token, now=NOW, issuer=ISS, audience=AUD)
+    assert intent == dataclasses.replace(MULTIPART, expires_at=int(NOW.timestamp()) + 86400)
+    assert (intent.subject, intent.actor, intent.key_base, intent.renew_until) == (
+        "user-7",
+        None,
+        None,
+        None,
+    )
+
+
+def test_the_spec_claims_round_trip_and_sub_names_the_actor(keys: TokenKeys) -> None:
+    intent = dataclasses.replace(
+        SINGLE,
+        subject="api-0123456789ab",
+        actor="user:42",
+        key_base="01J9ZKQ8",
+        ext="png",
+        shard="3f",
+        tenant="acme",
+        endpoint="internal",
+        renew_until=int(NOW.timestamp()) + 4500,
+    )
+    token = keys.issue_intent(intent, now=NOW, ttl=900, issuer=ISS, audience=AUD)
+    payload = _payload(token)
+    assert (payload["sub"], payload["azp"]) == ("user:42", "api-0123456789ab")
+    assert {k: payload[k] for k in ("key_base", "ext", "shard", "tenant", "endpoint")} == {
+        "key_base": "01J9ZKQ8",
+        "ext": "png",
+        "shard": "3f",
+        "tenant": "acme",
+        "endpoint": "internal",
+    }
+    read = keys.verify_intent(token, now=NOW, issuer=ISS, audience=AUD)
+    assert read == dataclasses.replace(intent, expires_at=int(NOW.timestamp()) + 900)
+
+
+def test_an_expired_intent_is_read_only_when_asked(keys: TokenKeys) -> None:
+    token = keys.issue_intent(SINGLE, now=NOW, ttl=60, issuer=ISS, audience=AUD)
+    later = NOW + timedelta(seconds=61)
+    with pytest.raises(SignerError, match="expired at"):
+        keys.verify_intent(token, now=later, issuer=ISS, audience=AUD)
+    intent = keys.verify_intent(token, now=later, issuer=ISS, audience=AUD, allow_expired=True)
+    assert intent.expires_at == int(NOW.timestamp()) + 60
+    # Everything else is still checked.
+    with pytest.raises(SignerError, match="wrong audience"):
+        keys.verify_intent(token, now=later, issuer=ISS, audience="other", allow_expired=True)
+
+
+def test_a_kid_claim_must_name_the_signing_key(keys: TokenKeys) -> None:
+    other = TokenKeys.from_secrets([NEW])
+    claims = {**SINGLE.claims(), "iat": int(NOW.timestamp()), "exp": int(NOW.timestamp()) + 60}
+    token = jwt.encode(
+        {**claims, "iss": ISS, "aud": AUD, "kid": other.active_kid},
+        keys._active.private_key,
+        algorithm="ES256",
+        headers={"kid": keys.active_kid},
+    )
+    with pytest.raises(SignerError, match="claim 'kid' does not match"):
+        keys.verify_intent(token, now=NOW, issuer=ISS, audience=AUD)
+    with pytest.raises(ValueError, match="are set by issue"):
+        keys.issue({"kid": "mine"}, now=NOW, ttl=60, issuer=ISS, audience=AUD)
+
+
+def test_with_active_picks_the_signing_key_and_keeps_the_others(ec_pem: bytes) -> None:
+    both = TokenKeys.from_secrets([OLD, NEW])
+    new_kid = TokenKeys.from_secrets([NEW]).active_kid
+    switched = both.with_active(new_kid)
+    assert switched.active_kid == new_kid and set(switched.kids) == set(both.kids)
+    token = _issue(both)  # signed by OLD: still verified after the switch
+    assert switched.verify(token, now=NOW, issuer=ISS, audience=AUD)["kid"] == both.active_kid
+    assert jwt.get_unverified_header(_issue(switched))["kid"] == new_kid
+    with pytest.raises(ValueError, match="not a key of the set; keys that can sign"):
+        both.with_active("0000000000000000")
+    assert both.active_alg == "ES256"
+    retired = ec.generate_private_key(ec.SECP256R1()).public_key()
+    pem = retired.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with_public = TokenKeys.from_pem(ec_pem, [pem])
+    public_kid = next(kid for kid in with_public.kids if kid != with_public.active_kid)
+    with pytest.raises(ValueError, match="a public key"):
+        with_public.with_active(public_kid)
 
 
 @pytest.mark.parametrize("intent", [SINGLE, MULTIPART, POST], ids=lambda i: i.strategy)
 def test_an_intent_round_trips(keys: TokenKeys, intent: Intent) -> None:
     token = keys.issue_intent(intent, now=NOW, ttl=900, issuer=ISS, audience=AUD)
-    assert keys.verify_intent(token, now=NOW, issuer=ISS, audience=AUD) == intent
+    expires = int(NOW.timestamp()) + 900  # read back from exp
+    read = keys.verify_intent(token, now=NOW, issuer=ISS, audience=AUD)
+    assert read == dataclasses.replace(intent, expires_at=expires)
 
 
 def test_a_multipart_intent_is_issued_only_with_its_upload(keys: TokenKeys) -> None:
