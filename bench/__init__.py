@@ -1,6 +1,6 @@
 """Benchmarks: the signer and the data path, side by side with their baselines in one run.
 
-Run ``make bench`` (about 3-4 minutes) or ``make bench BENCH_ARGS=--quick`` (about 30 s);
+Run ``make bench`` (about 5 minutes) or ``make bench BENCH_ARGS=--quick`` (about 30 s);
 ``.venv/bin/python -m bench --help`` lists the options. Everything runs on this machine over
 loopback: a real MinIO (``.cache/bin/minio``) on free 127.0.0.1 ports in a temp dir, the
 signer as a real ``minio-stack signer serve`` subprocess, and the baselines in the same run,
@@ -13,10 +13,12 @@ What is measured (``bench/results.json`` keeps every figure as median and spread
    minio-py's ``presigned_put_object`` in the same process (same keys, region set: no network
    call), and one bare HMAC-SHA256 with a cached signing key (the floor). Rounds interleave the
    contenders.
-2. http — ``POST /v1/uploads/presign`` (single PUT, small size) at concurrency 1, 16, 64 with a
-   load generator (wrk when installed, else a lean asyncio client; the table says which), the
-   signer's peak RSS and CPU per request, and the generator's own CPU: on 2 cores the generator
-   competes with the server, so its share is shown.
+2. http — ``POST /v1/uploads/presign`` (single PUT, small size) at concurrency 1, 16, 64, its
+   floor (``GET /healthz`` on the same server) and its peer (Uppy Companion's ``/s3/params``,
+   ``bench/peer/``, installed with npm on first use) in the same rounds, for 1 and 2 workers,
+   with a load generator (wrk when installed, else a lean asyncio client; the table says
+   which): requests/s, latency percentiles and the slowest request, CPU per request, peak RSS,
+   and the generator's own CPU: on 2 cores the generator competes with the server.
 3. datapath — one object uploaded through the signer's multipart URLs (``signer.client``'s
    uploader, 4 parallel parts) vs minio-py ``fput_object`` with credentials (same part size and
    parallelism) vs a pass-through proxy (``bench.proxy``: the design the kit replaced), at two

@@ -280,7 +280,7 @@ def _profile_misses(
 
     if _missed(targets, "signing_vs_minio_py", "signing_vs_hmac"):
         attempt("signing", lambda: [signing.profile(seconds, closed)])
-    if env is not None and _missed(targets, "http_rps", "http_p99"):
+    if env is not None and _missed(targets, "http_vs_floor_rps", "http_cpu"):
         attempt("http", lambda: breakdown.profile(env, seconds))
     if minio is not None and _missed(targets, "datapath_throughput"):
         size = plan.datapath.sizes[-1]

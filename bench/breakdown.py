@@ -8,13 +8,15 @@ sides). Layers, from the inside out:
   carries (with a response-content-disposition), the ES256 intent token, the object key and
   its ULID, the JSON answer;
 - the ``presign_upload`` use-case whole (``signer.uploads``);
-- the Starlette app called as ASGI (no HTTP, no sockets): auth, rate limit, body parsing,
-  metrics, JSON answer (a single-PUT presign makes no storage call, so it runs on the event
-  loop; the ``run_in_threadpool`` hop, timed alone, is what a storage call adds);
+- the Starlette app called as ASGI (no HTTP, no sockets): the request guard, auth, rate
+  limit, body parsing, metrics, JSON answer (a single-PUT presign makes no storage call, so
+  it runs on the event loop; the ``run_in_threadpool`` hop, timed alone, is what a storage
+  call adds);
 - and, from the load test, the signer's CPU per request over HTTP: the gap to the ASGI app is
-  uvicorn (HTTP parsing, socket I/O; no access log line unless SIGNER_ACCESS_LOG=true).
+  the server, granian (HTTP parsing and socket I/O in its Rust threads, the hand-over to the
+  event loop; no access log line unless SIGNER_ACCESS_LOG=true).
 
-The event loop is uvloop when installed, as under uvicorn.
+The event loop is uvloop when installed, as under granian.
 """
 
 from __future__ import annotations

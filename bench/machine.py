@@ -18,9 +18,8 @@ _PACKAGES = (
     "minio-stack",
     "minio",
     "starlette",
-    "uvicorn",
+    "granian",
     "uvloop",
-    "httptools",
     "pydantic",
     "pyjwt",
     "cryptography",
@@ -77,4 +76,9 @@ def versions() -> dict[str, str | None]:
     )
     wrk = shutil.which("wrk")
     found["wrk"] = _first_line([wrk, "--version"]) if wrk else None
+    node = shutil.which("node")
+    found["node"] = _first_line([node, "--version"]) if node else None
+    from bench.peer import PACKAGE, version
+
+    found[PACKAGE] = version()  # the peer (bench/peer/package-lock.json pins it)
     return found

@@ -86,51 +86,71 @@ def _signing(part: dict[str, Any]) -> list[str]:
     return out
 
 
+def _http_row(label: str, lv: dict[str, Any]) -> list[str]:
+    lat = lv["latency_ms"]
+    return [
+        label,
+        _num(_med(lv["rps"]), 0),
+        _spread(lv["rps"], 0),
+        _num(_med(lat["p50"]), 2),
+        _num(_med(lat["p99"]), 2),
+        _num(_med(lat["p99.9"]), 2),
+        _num(lat["max"]["max"] if "max" in lat else None, 0),
+        str(lv["errors"] + lv["warmup_errors"]),
+        _num(_med(lv["signer_cpu_us_per_request"]), 0),
+        _num(_med(lv["signer_cpu_cores"]), 2),
+        _num(_med(lv["generator_cpu_cores"]), 2),
+        _num(lv["signer_peak_rss_mib"], 1),
+    ]
+
+
+def _two_workers(part: dict[str, Any]) -> list[str]:
+    """Two workers against one, with what the 2 cores could give at all."""
+    by_workers = {c["workers"]: c for c in part["configs"]}
+    if 1 not in by_workers or 2 not in by_workers:
+        return []
+    out = []
+    for one, two in zip(by_workers[1]["levels"], by_workers[2]["levels"], strict=False):
+        rps1, rps2 = _med(one["rps"]) or 0.0, _med(two["rps"]) or 0.0
+        cpu = _med(two["signer_cpu_us_per_request"]) or 0.0
+        gen = _med(two["generator_cpu_cores"]) or 0.0
+        ceiling = (2 - gen) / cpu * 1e6 if cpu else 0.0
+        out.append(
+            f"2 workers, c={one['connections']}: {rps2:,.0f}/s = {rps2 / rps1 if rps1 else 0:.2f}x "
+            f"one worker; the signer used {_num(_med(two['signer_cpu_cores']), 2)} cores, wrk "
+            f"{gen:.2f}; at {cpu:,.0f} us per request, 2 cores less wrk's allow at most "
+            f"{ceiling:,.0f}/s"
+        )
+    return out
+
+
 def _http(part: dict[str, Any]) -> list[str]:
     rows = []
     for config in part["configs"]:
+        workers = config["workers"]
         for lv in config["levels"]:
-            lat = lv["latency_ms"]
-            rows.append(
-                [
-                    f"{config['workers']}w c={lv['connections']}",
-                    _num(_med(lv["rps"]), 0),
-                    _spread(lv["rps"], 0),
-                    _num(_med(lat["p50"]), 2),
-                    _num(_med(lat["p99"]), 2),
-                    _num(_med(lat["p99.9"]), 2),
-                    str(lv["errors"] + lv["warmup_errors"]),
-                    _num(_med(lv["signer_cpu_us_per_request"]), 0),
-                    _num(_med(lv["signer_cpu_cores"]), 2),
-                    _num(_med(lv["generator_cpu_cores"]), 2),
-                    _num(lv["signer_peak_rss_mib"], 1),
-                ]
-            )
-        floor = config.get("healthz_floor")
-        if floor:
-            rows.append(
-                [
-                    f"{config['workers']}w GET /healthz c=16",
-                    _num(floor["rps"], 0),
-                    "(1 run)",
-                    _num(floor["latency_ms"].get("p50"), 2),
-                    _num(floor["latency_ms"].get("p99"), 2),
-                    _num(floor["latency_ms"].get("p99.9"), 2),
-                    str(floor["errors"]),
-                    _num(floor["signer_cpu_us_per_request"], 0),
-                    "-",
-                    _num(floor["generator_cpu_cores"], 2),
-                    "-",
-                ]
-            )
+            rows.append(_http_row(f"{workers}w presign c={lv['connections']}", lv))
+        if config.get("healthz_floor"):
+            rows.append(_http_row(f"{workers}w floor: GET /healthz c=16", config["healthz_floor"]))
+        if config.get("peer"):
+            rows.append(_http_row("peer: Companion /s3/params c=16", config["peer"]))
     out = [f"generator: {part['generator']}; signer default workers: {part['default_workers']}"]
     out += _table(
         [
-            "run", "req/s", "spread", "p50 ms", "p99 ms", "p99.9 ms", "errors",
-            "signer CPU us/req", "signer cores", "gen cores", "peak RSS MiB",
+            "run", "req/s", "spread", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors",
+            "CPU us/req", "cores", "gen cores", "peak RSS MiB",
         ],
         rows,
     )  # fmt: skip
+    peer = part.get("peer") or {}
+    if peer.get("missing"):
+        out.append(f"peer not measured: {peer['missing']}")
+    elif peer:
+        out.append(
+            f"peer: {peer['name']} {peer['version']} ({peer['package']}), {peer['route']}; "
+            f"it signs {peer['signs']}; the signer signs {peer['ours_signs']}"
+        )
+    out += _two_workers(part)
     cpu = (part.get("breakdown") or {}).get("cpu_us")
     if cpu:
         out += ["", "where a presign's CPU goes (in-process, CPU us per call, median):"]
@@ -140,7 +160,7 @@ def _http(part: dict[str, Any]) -> list[str]:
                 if config["workers"] == 1 and lv["connections"] == 16:
                     rows.append(
                         [
-                            "= over HTTP with uvicorn (signer CPU/request, 1w c=16)",
+                            "= over HTTP with granian (signer CPU/request, 1w c=16)",
                             _num(_med(lv["signer_cpu_us_per_request"]), 1),
                         ]
                     )

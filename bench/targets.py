@@ -9,9 +9,16 @@ from typing import Any
 
 SIGNING_VS_MINIO = 3.0
 SIGNING_VS_HMAC = 10.0
-HTTP_RPS = 5000.0
-HTTP_P99_MS = 10.0
+# Issue 17: the presign route against its own floor (GET /healthz, same server, same run) and
+# against the peer (Uppy Companion's /s3/params, same wrk settings, same run).
 HTTP_CONCURRENCY = 16
+TAIL_CONCURRENCY = 64
+FLOOR_RPS_SHARE = 0.60
+FLOOR_P99_RATIO = 2.0
+TAIL_P99_OVER_P50 = 3.0
+TAIL_MAX_MS = 1000.0
+CPU_US_PER_PRESIGN = 150.0
+PEER_RPS_RATIO = 1.5
 DATAPATH_RATIO = 0.90
 BOOTSTRAP_NOOP_S = 1.0
 
@@ -41,15 +48,6 @@ def _get(results: dict[str, Any], *path: str | int) -> Any:
     return node
 
 
-def single_worker_level(results: dict[str, Any], connections: int) -> dict[str, Any] | None:
-    for config in _get(results, "http", "configs") or []:
-        if config["workers"] == 1:
-            for level in config["levels"]:
-                if level["connections"] == connections:
-                    return dict(level)
-    return None
-
-
 def _signing(results: dict[str, Any]) -> list[Target]:
     vs_minio = _get(results, "signing", "ratios", "minio_py_over_signed_headers", "median")
     host = _get(results, "signing", "ratios", "minio_py_over_host_only", "median")
@@ -73,35 +71,125 @@ def _signing(results: dict[str, Any]) -> list[Target]:
     return out
 
 
-def _http(results: dict[str, Any]) -> list[Target]:
-    level = single_worker_level(results, HTTP_CONCURRENCY)
-    if level is None:
+def _config(results: dict[str, Any], workers: int) -> dict[str, Any] | None:
+    for config in _get(results, "http", "configs") or []:
+        if config["workers"] == workers:
+            return dict(config)
+    return None
+
+
+def _med(stat: Any) -> float:
+    return float(stat["median"])
+
+
+HTTP_GOALS = {
+    "http_vs_floor_rps": f"presign (1 worker, c={HTTP_CONCURRENCY}) >= {FLOOR_RPS_SHARE:.0%} "
+    "of the floor's req/s (GET /healthz, same server, same run)",
+    "http_vs_floor_p99": f"presign p99 <= {FLOOR_P99_RATIO:g}x the floor's p99",
+    "http_tail": f"at c={TAIL_CONCURRENCY}: p99 <= {TAIL_P99_OVER_P50:g}x p50, "
+    f"no request over {TAIL_MAX_MS / 1000:g} s",
+    "http_cpu": f"CPU per presign <= {CPU_US_PER_PRESIGN:g} us (1 worker, c={HTTP_CONCURRENCY})",
+    "http_vs_peer": f">= {PEER_RPS_RATIO:g}x Uppy Companion's /s3/params req/s at equal or "
+    "lower p99 (same wrk settings, same MinIO)",
+    "http_two_workers": "2 workers on 2 cores measured (scaling vs 1 worker)",
+    "http_errors": "zero errors (every run)",
+}
+
+
+def _http_floor(level: dict[str, Any], floor: dict[str, Any] | None) -> list[Target]:
+    if floor is None:
         return [
-            Target("http_rps", f">= {HTTP_RPS:,.0f} presigns/s, 1 worker", "not measured", None),
-            Target("http_p99", f"p99 < {HTTP_P99_MS:g} ms", "not measured", None),
-            Target("http_errors", "zero errors", "not measured", None),
+            Target("http_vs_floor_rps", HTTP_GOALS["http_vs_floor_rps"], "not measured", None),
+            Target("http_vs_floor_p99", HTTP_GOALS["http_vs_floor_p99"], "not measured", None),
         ]
-    rps = level["rps"]["median"]
-    p99 = level["latency_ms"]["p99"]["median"]
-    errors = sum(
-        lv["errors"] + lv["warmup_errors"]
-        for config in results["http"]["configs"]
-        for lv in config["levels"]
-    )
+    rps, floor_rps = _med(level["rps"]), _med(floor["rps"])
+    p99, floor_p99 = _med(level["latency_ms"]["p99"]), _med(floor["latency_ms"]["p99"])
+    share = rps / floor_rps if floor_rps else 0.0
+    ratio = p99 / floor_p99 if floor_p99 else float("inf")
     return [
         Target(
-            "http_rps",
-            f">= {HTTP_RPS:,.0f} presigns/s on one worker at concurrency {HTTP_CONCURRENCY}",
-            f"{rps:,.0f}/s",
-            rps >= HTTP_RPS,
+            "http_vs_floor_rps",
+            HTTP_GOALS["http_vs_floor_rps"],
+            f"{rps:,.0f}/s = {share:.0%} of {floor_rps:,.0f}/s",
+            share >= FLOOR_RPS_SHARE,
         ),
         Target(
-            "http_p99",
-            f"p99 < {HTTP_P99_MS:g} ms at concurrency {HTTP_CONCURRENCY}, one worker",
-            f"{p99:.2f} ms",
-            p99 < HTTP_P99_MS,
+            "http_vs_floor_p99",
+            HTTP_GOALS["http_vs_floor_p99"],
+            f"{p99:.1f} ms = {ratio:.1f}x the floor's {floor_p99:.1f} ms",
+            ratio <= FLOOR_P99_RATIO,
         ),
-        Target("http_errors", "zero errors (every run)", f"{errors} errors", errors == 0),
+    ]
+
+
+def _http_tail(level: dict[str, Any] | None) -> Target:
+    if level is None:
+        return Target("http_tail", HTTP_GOALS["http_tail"], "not measured", None)
+    p50, p99 = _med(level["latency_ms"]["p50"]), _med(level["latency_ms"]["p99"])
+    slowest = float(level["latency_ms"].get("max", {}).get("max", 0.0))
+    ratio = p99 / p50 if p50 else float("inf")
+    return Target(
+        "http_tail",
+        HTTP_GOALS["http_tail"],
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms = {ratio:.1f}x; slowest {slowest:,.0f} ms",
+        ratio <= TAIL_P99_OVER_P50 and slowest <= TAIL_MAX_MS,
+    )
+
+
+def _http_peer(level: dict[str, Any], config: dict[str, Any]) -> Target:
+    peer = config.get("peer")
+    if peer is None:
+        return Target("http_vs_peer", HTTP_GOALS["http_vs_peer"], "not measured", None)
+    rps, peer_rps = _med(level["rps"]), _med(peer["rps"])
+    p99, peer_p99 = _med(level["latency_ms"]["p99"]), _med(peer["latency_ms"]["p99"])
+    ratio = rps / peer_rps if peer_rps else float("inf")
+    return Target(
+        "http_vs_peer",
+        HTTP_GOALS["http_vs_peer"],
+        f"{ratio:.1f}x ({rps:,.0f}/s vs {peer_rps:,.0f}/s); p99 {p99:.1f} vs {peer_p99:.1f} ms",
+        ratio >= PEER_RPS_RATIO and p99 <= peer_p99,
+    )
+
+
+def _http_two_workers(results: dict[str, Any], one: dict[str, Any]) -> Target:
+    two = _config(results, 2)
+    level = None if two is None else _level_of(two, HTTP_CONCURRENCY)
+    if level is None:
+        return Target("http_two_workers", HTTP_GOALS["http_two_workers"], "not measured", None)
+    rps, base = _med(level["rps"]), _med(one["rps"])
+    return Target(
+        "http_two_workers",
+        HTTP_GOALS["http_two_workers"],
+        f"{rps:,.0f}/s = {rps / base if base else 0:.2f}x one worker at c={HTTP_CONCURRENCY}",
+        True,
+    )
+
+
+def _level_of(config: dict[str, Any], connections: int) -> dict[str, Any] | None:
+    for level in config["levels"]:
+        if level["connections"] == connections:
+            return dict(level)
+    return None
+
+
+def _http(results: dict[str, Any]) -> list[Target]:
+    config = _config(results, 1)
+    level = None if config is None else _level_of(config, HTTP_CONCURRENCY)
+    if config is None or level is None:
+        return [Target(key, goal, "not measured", None) for key, goal in HTTP_GOALS.items()]
+    cpu = _med(level["signer_cpu_us_per_request"])
+    errors = sum(
+        lv["errors"] + lv["warmup_errors"]
+        for each in results["http"]["configs"]
+        for lv in [*each["levels"], *(each[k] for k in ("healthz_floor", "peer") if k in each)]
+    )
+    return [
+        *_http_floor(level, config.get("healthz_floor")),
+        _http_tail(_level_of(config, TAIL_CONCURRENCY)),
+        Target("http_cpu", HTTP_GOALS["http_cpu"], f"{cpu:,.0f} us", cpu <= CPU_US_PER_PRESIGN),
+        _http_peer(level, config),
+        _http_two_workers(results, level),
+        Target("http_errors", HTTP_GOALS["http_errors"], f"{errors} errors", errors == 0),
     ]
 
 

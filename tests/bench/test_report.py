@@ -9,11 +9,16 @@ def stat(*values: float) -> dict:
     return summary(values)
 
 
-def level(connections: int, rps: float, p99: float, errors: int = 0) -> dict:
+def level(connections: int, rps: float, p99: float, errors: int = 0, p50: float = 1.0) -> dict:
     return {
         "connections": connections,
         "rps": stat(rps, rps * 1.1),
-        "latency_ms": {"p50": stat(1.0), "p99": stat(p99), "p99.9": stat(p99 * 2)},
+        "latency_ms": {
+            "p50": stat(p50),
+            "p99": stat(p99),
+            "p99.9": stat(p99 * 2),
+            "max": stat(p99 * 3, p99 * 4),
+        },
         "errors": errors,
         "warmup_errors": 0,
         "error_detail": [],
@@ -75,16 +80,29 @@ def results(**overrides: object) -> dict:
             "configs": [
                 {
                     "workers": 1,
-                    "levels": [level(1, 2000, 1.0), level(16, 6000, 4.0), level(64, 6100, 20.0)],
-                    "healthz_floor": {
-                        "rps": 9000.0,
-                        "latency_ms": {"p50": 1.0, "p99": 2.0, "p99.9": 3.0},
-                        "errors": 0,
-                        "signer_cpu_us_per_request": 90.0,
-                        "generator_cpu_cores": 0.2,
-                    },
-                }
+                    "levels": [
+                        level(1, 2000, 1.0),
+                        level(16, 6000, 4.0),
+                        level(64, 6100, 20.0, p50=10.0),
+                    ],
+                    "healthz_floor": level(16, 9000, 2.0),
+                    "peer": level(16, 3000, 5.0),
+                },
+                {
+                    "workers": 2,
+                    "levels": [level(1, 2100, 1.0), level(16, 9000, 3.0), level(64, 9100, 15.0)],
+                    "healthz_floor": level(16, 15000, 2.0),
+                },
             ],
+            "peer": {
+                "name": "Uppy Companion",
+                "package": "@uppy/companion",
+                "version": "6.2.2",
+                "route": "GET /s3/params",
+                "signs": "a POST policy",
+                "ours_signs": "a PUT URL",
+                "missing": None,
+            },
         },
         "datapath": {
             "part_size": 8 * 2**20,
@@ -123,12 +141,29 @@ def test_targets_are_judged_from_the_figures():
     assert verdicts(results()) == {
         "signing_vs_minio_py": True,
         "signing_vs_hmac": True,
-        "http_rps": True,
-        "http_p99": True,
+        "http_vs_floor_rps": True,  # 6000 of 9000
+        "http_vs_floor_p99": True,  # 4 ms = 2x the floor's 2 ms
+        "http_tail": True,  # p99 20 ms = 2x p50; slowest 80 ms
+        "http_cpu": True,  # 150 us
+        "http_vs_peer": True,  # 2x Companion, p99 4 <= 5 ms
+        "http_two_workers": True,
         "http_errors": True,
         "datapath_throughput": True,
         "bootstrap_noop": False,  # 1.6 s
     }
+
+
+def test_a_tail_over_a_second_or_a_slower_peer_p99_misses():
+    data = results()
+    one = data["http"]["configs"][0]
+    one["levels"][2]["latency_ms"]["max"] = stat(900.0, 1200.0)  # one round's slowest: 1.2 s
+    one["peer"]["latency_ms"]["p99"] = stat(3.0)  # the peer answers faster at p99
+    verdict = verdicts(data)
+    assert verdict["http_tail"] is False and verdict["http_vs_peer"] is False
+    del one["peer"]
+    del data["http"]["configs"][1]
+    verdict = verdicts(data)
+    assert verdict["http_vs_peer"] is None and verdict["http_two_workers"] is None
 
 
 def test_errors_under_load_miss_the_error_target():
@@ -154,8 +189,11 @@ def test_render_shows_every_section_and_verdict():
         "3. Data path",
         "4. Bootstrap",
         "minio-py / signer (3 headers): 3.50x",
-        "1w c=16",
-        "GET /healthz",
+        "1w presign c=16",
+        "1w floor: GET /healthz c=16",
+        "peer: Companion /s3/params c=16",
+        "Uppy Companion 6.2.2",
+        "2 workers, c=16: 9,450/s = 1.50x one worker",
         "32 MiB signer",
         "95%",
         "MISSED",
@@ -175,4 +213,4 @@ def test_json_holds_results_and_targets(tmp_path):
     write_json(data, judge(data), path)
     loaded = json.loads(path.read_text())
     assert loaded["signing"]["ratios"]["minio_py_over_signed_headers"]["median"] == 3.5
-    assert {t["id"] for t in loaded["targets"]} >= {"http_rps", "bootstrap_noop"}
+    assert {t["id"] for t in loaded["targets"]} >= {"http_vs_peer", "bootstrap_noop"}
