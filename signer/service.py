@@ -57,7 +57,9 @@ def _new_key_id() -> str:
 
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``moment`` in UTC to the second, ``YYYY-MM-DDTHH:MM:SSZ``."""
+    # isoformat is this format with "+00:00" for the "Z", and half the cost of strftime.
+    return moment.astimezone(UTC).isoformat(timespec="seconds").removesuffix("+00:00") + "Z"
 
 
 def rfc3339_epoch(seconds: int) -> str:

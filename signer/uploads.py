@@ -91,6 +91,7 @@ from signer.service import (
     PER_PART_HEADER,
     SignerService,
     expires_at,
+    intent_window,
     rfc3339,
     rfc3339_epoch,
 )
@@ -250,6 +251,9 @@ def _new_intent(
         shard=key.shard,
         tenant=key.tenant,
         endpoint=req.endpoint,
+        # The intent's first token is issued at the moment it was decided, which opens its
+        # window (SignerService.windowed would set the same end when issuing it).
+        renew_until=int(decided.now.timestamp()) + intent_window(decided.profile, strategy),
     )
 
 

@@ -353,17 +353,26 @@ def key_tenant(profile: Profile, key: str) -> str | None:
 
 def _sanitize_filename(filename: str) -> str:
     # Only the last path component: a name must never smuggle a directory to the saver.
-    name = re.split(r"[/\\]", filename)[-1]
+    name = filename.rpartition("/")[2].rpartition("\\")[2]
     # Cc: control characters; Cf: invisible formatting such as RTL overrides that disguise
-    # "gpj.exe" as "exe.jpg".
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
+    # "gpj.exe" as "exe.jpg". Printable ASCII (most names) holds none of them.
+    if not (name.isascii() and name.isprintable()):
+        name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
     name = name.strip()
     if name.strip(".") == "":
         return ""
     return name[:_MAX_FILENAME]
 
 
+# What _ascii_fallback makes of an ASCII character: itself, or '_' (see there).
+_ASCII_FALLBACK = str.maketrans(
+    {chr(c): "_" for c in range(128) if not " " <= chr(c) <= "~" or chr(c) in '"\\%'}
+)
+
+
 def _ascii_fallback(name: str) -> str:
+    if name.isascii():  # NFKD leaves ASCII as it is, and it has no combining character
+        return name.translate(_ASCII_FALLBACK)
     decomposed = unicodedata.normalize("NFKD", name)
     chars = []
     for ch in decomposed:

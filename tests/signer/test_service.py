@@ -5,7 +5,7 @@ the endpoint URLs are signed for."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,7 +18,7 @@ from signer.models import CompleteRequest, PresignRequest
 from signer.service import SignerService, intent_window, rfc3339
 from signer.settings import Settings
 from signer.storage import Storage
-from signer.uploads import complete_upload, presign_upload
+from signer.uploads import complete_upload, execute_upload, plan_upload, presign_upload
 from tests.signer.conftest import Api
 
 
@@ -31,6 +31,29 @@ def test_intent_windows() -> None:
     )
     assert intent_window(short, "multipart") == 600
     assert rfc3339(datetime(2030, 1, 2, 3, 4, 5, 999, tzinfo=UTC)) == "2030-01-02T03:04:05Z"
+
+
+@pytest.mark.parametrize("offset_minutes", [0, 90, -330, 14 * 60])
+def test_rfc3339_is_utc_to_the_second_whatever_the_zone(offset_minutes: int) -> None:
+    zone = timezone(timedelta(minutes=offset_minutes))
+    for moment in (
+        datetime(2030, 12, 31, 23, 59, 59, 999999, tzinfo=zone),
+        datetime(2026, 1, 1, 0, 0, 0, tzinfo=zone),
+    ):
+        expected = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert rfc3339(moment) == expected
+
+
+def test_a_planned_intent_opens_its_window_when_it_is_decided(settings: Settings) -> None:
+    now = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    service = SignerService(settings, Storage.from_settings(settings), clock=lambda: now)
+    request = PresignRequest(content_type="text/plain", size_bytes=1)
+    plan = plan_upload(service, request, "t")
+    assert plan.intent.renew_until == int(now.timestamp()) + 4500
+    assert service.windowed(plan.intent, plan.profile, now) is plan.intent  # nothing to add
+    answer = execute_upload(service, plan)
+    read = service.read_intent(answer.intent_token)
+    assert read.renew_until == plan.intent.renew_until
 
 
 def test_a_token_lives_token_ttl_within_its_window(settings: Settings) -> None:

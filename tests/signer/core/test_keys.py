@@ -288,6 +288,21 @@ def test_content_disposition_sanitises_quotes_paths_and_controls() -> None:
     assert all(ch.isascii() and ch not in ' "\\;,\r\n' for ch in encoded)
 
 
+def test_content_disposition_ascii_names_keep_the_general_rules() -> None:
+    # Printable ASCII takes a shortcut past NFKD and the per-character scan; it must answer
+    # what the scan does: '"', '\\' and '%' become '_' in the fallback, controls are dropped.
+    for code in range(128):
+        ch = chr(code)
+        value = content_disposition("attachment", f"a{ch}b.txt")
+        if ch in "/\\":  # a path separator: only the last component is kept
+            assert value == "attachment; filename=\"b.txt\"; filename*=UTF-8''b.txt"
+        elif not ch.isprintable():
+            assert value == "attachment; filename=\"ab.txt\"; filename*=UTF-8''ab.txt"
+        else:
+            shown = "_" if ch in '"%\\' else ch
+            assert value.startswith(f'attachment; filename="a{shown}b.txt"; '), (code, value)
+
+
 def test_content_disposition_exact_sanitised_output() -> None:
     assert content_disposition("attachment", 'dir/a"b.txt') == (
         "attachment; filename=\"a_b.txt\"; filename*=UTF-8''a%22b.txt"
