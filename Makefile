@@ -31,6 +31,19 @@ $(BIN)/.installed: pyproject.toml
 .PHONY: install  ## Create .venv and install the project with its test extras
 install: $(BIN)/.installed
 
+# One lock for every platform and Python >= 3.11 (--universal): the images' Python 3.12 and
+# Debian bookworm's 3.11 alike. `make lock LOCK_ARGS=--upgrade` moves every pin to the newest
+# version pyproject.toml allows; without it, pins change only where pyproject.toml requires.
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+	--system-certs --custom-compile-command "make lock" $(LOCK_ARGS)
+
+.PHONY: lock  ## Refresh requirements.lock and console/requirements.lock (pinned, with hashes) from pyproject.toml
+lock: install
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(UV_COMPILE) pyproject.toml - -o requirements.lock
+	$(UV_COMPILE) console/requirements.in --constraint requirements.lock -o console/requirements.lock
+
 .PHONY: minio  ## Build MinIO from the pinned Go module version into .cache/bin/minio
 minio:
 	@./minio/build.sh

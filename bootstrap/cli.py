@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -102,8 +103,24 @@ def bootstrap(plan: bool, as_json: bool, config_file: str | None) -> None:
     "code is MinIO's own (128+N if signal N killed it), or: " + EXIT_CODES_HELP,
 )
 @config_option
+@click.option(
+    "--run-as",
+    metavar="UID:GID",
+    help="Started as root: make the data directories named in COMMAND this user's, then run "
+    "as it (MinIO and bootstrap alike). Not root: nothing is prepared.",
+)
+@click.option(
+    "--endpoint-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the endpoint MinIO listens on here, for `python -m bootstrap.health`.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def entrypoint(config_file: str | None, command: tuple[str, ...]) -> None:
+def entrypoint(
+    config_file: str | None,
+    run_as: str | None,
+    endpoint_file: Path | None,
+    command: tuple[str, ...],
+) -> None:
     """Start MinIO, bootstrap it, and stay its parent.
 
     Usage: minio-stack entrypoint -- minio server /data --console-address :9001
@@ -118,11 +135,14 @@ def entrypoint(config_file: str | None, command: tuple[str, ...]) -> None:
     from bootstrap import settings as settings_mod
 
     try:
+        user = entrypoint_mod.parse_run_as(run_as) if run_as is not None else None
         endpoint = entrypoint_mod.endpoint_for(entrypoint_mod.address_of(command))
         settings = settings_mod.load(
             os.environ, config_file=config_file, default_endpoint=endpoint, starts_minio=True
         )
-        code = entrypoint_mod.run(settings, command, os.environ)
+        code = entrypoint_mod.run(
+            settings, command, os.environ, run_as=user, endpoint_file=endpoint_file
+        )
     except StackError as exc:
         fail(exc)
     sys.exit(code)

@@ -4,11 +4,14 @@ A target reads the deployment's current configuration, writes a few variables in
 restarts what must re-read them:
 
 - native:  the `make up` stack's .env, then a restart of the stack (native.py);
-- compose: the same .env (Compose's ``env_file``), then ``docker compose up --detach SERVICE``;
+- compose: the same .env (Compose interpolates it: ``--env-file``), then
+  ``docker compose up --detach SERVICE``;
 - render:  the service's environment through Render's API, then a deploy, polled until live.
 
 Restarting runs through an injectable ``runner`` for Compose (the command line is the
-contract; there may be no Docker engine where tests run).
+contract; there may be no Docker engine where tests run). Compose's wait for health watches
+the recreated containers through the Docker Engine API (stack.compose.wait), so one that
+exits or turns unhealthy fails the rotation at once, with its own last log lines.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bootstrap import settings as bootstrap_settings
-from bootstrap.health import wait_ready
+from bootstrap.health import probe, wait_ready
 from bootstrap.settings import Credentials
-from common.errors import ConfigError, StackError
+from common.errors import ConfigError, StackError, TemporaryError
 from rotation import envedit, native
 from rotation.render_api import RenderApi
 from rotation.settings import RenderSettings, RotationSettings
@@ -120,10 +123,19 @@ def _run_docker(settings: RotationSettings) -> Runner:
     return run
 
 
+def _answers(endpoint: str) -> bool:
+    try:
+        probe(endpoint)
+    except TemporaryError:
+        return False
+    return True
+
+
 @dataclass
 class ComposeTarget(EnvFileTarget):
     name: str = "compose"
     runner: Runner | None = None
+    restarted: tuple[str, ...] = ("minio",)
 
     def command(self, services: Sequence[str]) -> list[str]:
         stack = self.settings.stack
@@ -148,7 +160,29 @@ class ComposeTarget(EnvFileTarget):
                 f"`docker compose up --detach {' '.join(services)}` failed (exit {code})",
                 hint="its output is above; `docker compose logs` shows the services' logs",
             )
+        self.restarted = tuple(services)
         return f"docker compose up --detach {' '.join(services)}"
+
+    def wait_healthy(self, endpoint: str) -> None:
+        """MinIO answers on ``endpoint`` (live, cluster, S3 API), while the containers just
+        recreated are watched through the Engine API. Where that API does not answer, the
+        endpoint alone, and the note says so."""
+        environ = self.settings.environ
+        try:
+            api = compose.client(environ)
+        except StackError as exc:
+            print(f"note: {exc.message}; waiting on {endpoint} alone", file=sys.stderr)
+            super().wait_healthy(endpoint)
+            return
+        project = compose.project_name(self.settings.stack, environ)
+        compose.wait(
+            api,
+            project,
+            self.restarted,
+            self.settings.timeout,
+            ready=lambda: _answers(endpoint),
+            report=None,
+        )
 
 
 @dataclass

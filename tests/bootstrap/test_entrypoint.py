@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 import requests
 
-from bootstrap.entrypoint import address_of, child_env, endpoint_for, exit_code_of
+from bootstrap.entrypoint import (
+    RunAs,
+    address_of,
+    check_writable,
+    child_env,
+    data_dirs,
+    endpoint_for,
+    exit_code_of,
+    parse_run_as,
+    prepare_data_dirs,
+)
 from bootstrap.settings import generate_kms_key, load, minio_kms_key
 from common.errors import ConfigError
 from harness.minio_server import MINIO_BINARY, free_port
@@ -93,13 +108,126 @@ def test_exit_code_of_signals():
     assert exit_code_of(-signal.SIGKILL) == 128 + 9
 
 
+def test_child_env_keeps_every_signer_secret_from_minio():
+    # `docker run --env-file .env` hands the container the whole file.
+    environ = env_for(
+        None,
+        MINIO_ROOT_USER="root-user",
+        MINIO_ROOT_PASSWORD="root-password-1",
+        SIGNER_API_TOKENS="token-a,token-b",
+        SIGNER_TOKEN_SECRETS="intent-secret-0123456789abcdef",
+        SIGNER_API_TOKENS_FILE="/run/secrets/tokens",
+    )
+    env = child_env(environ, load(environ))
+    assert not [name for name in env if name.startswith("SIGNER_")]
+
+
+# --- privileges and data directories (issue 13, defect 6) ---------------------------------------
+
+RUN_AS = RunAs(10001, 10001)
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="chown needs root; tests/containers/test_minio.py checks the same in the image",
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "dirs"),
+    [
+        (["minio", "server", "/data", "--console-address", ":9001"], ["/data"]),
+        (["minio", "server", "--address", ":9100", "/data"], ["/data"]),
+        (["minio", "server", "--address=:9100", "--quiet", "/data"], ["/data"]),
+        # A flag's value is not a drive, even when it is a path.
+        (["minio", "server", "--certs-dir", "/certs", "/data"], ["/data"]),
+        (["minio", "--certs-dir", "/certs", "server", "/data"], ["/data"]),
+        (["minio", "server", "/d{1...3}"], ["/d1", "/d2", "/d3"]),
+        (["minio", "server", "/d{08...10}"], ["/d08", "/d09", "/d10"]),
+        (["minio", "server", "/n{1...2}/d{a...b}"], ["/n1/da", "/n1/db", "/n2/da", "/n2/db"]),
+        (["minio", "server", "/data", "/data"], ["/data"]),
+        # Remote or this node's: MinIO decides, so nothing is prepared.
+        (["minio", "server", "http://minio{1...4}:9000/data{1...2}"], []),
+        (["minio", "server", "relative/dir"], []),
+        (["minio", "--version"], []),
+    ],
+)
+def test_data_dirs_are_the_local_drives_minio_server_is_given(command, dirs):
+    assert data_dirs(command) == [Path(d) for d in dirs]
+
+
+def test_run_as_is_numeric_uid_and_gid():
+    assert parse_run_as("10001:10001") == RUN_AS and str(RUN_AS) == "10001:10001"
+    for bad in ("minio", "10001", "10001:", "minio:minio", "-1:5"):
+        with pytest.raises(ConfigError, match="--run-as"):
+            parse_run_as(bad)
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory any user can enter (pytest's own tmp_path is root's alone)."""
+    path = Path(tempfile.mkdtemp(prefix="entrypoint-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def owners(top: Path) -> dict[str, str]:
+    out = {}
+    for path in [top, *top.rglob("*")]:
+        st = path.lstat()
+        out[str(path.relative_to(top))] = f"{st.st_uid}:{st.st_gid}"
+    return out
+
+
+@needs_root
+def test_a_root_owned_tree_is_given_to_the_user_once(open_dir, capsys):
+    disk = open_dir / "disk"
+    (disk / ".minio.sys").mkdir(parents=True, mode=0o700)
+    (disk / ".minio.sys" / "format.json").write_text("{}")
+    (disk / "lost+found").mkdir(mode=0o700)
+    outside = open_dir / "outside"
+    outside.write_text("not MinIO's")
+    (disk / "link").symlink_to(outside)
+    disk.chmod(0o500)  # even without write permission for its owner
+
+    prepare_data_dirs([disk], RUN_AS)
+    assert set(owners(disk).values()) == {"10001:10001"}
+    assert outside.stat().st_uid == 0  # a link is chowned, never what it points to
+    assert disk.stat().st_mode & 0o700 == 0o700
+    line = capsys.readouterr().err.strip()
+    assert (
+        line == f'minio-stack event=prepare dir={disk} action="chown 10001:10001" was=0:0 entries=5'
+    )
+
+    # The directory's own owner says it was done: a later start walks nothing below it.
+    os.chown(disk / ".minio.sys" / "format.json", 0, 0)
+    prepare_data_dirs([disk], RUN_AS)
+    assert (disk / ".minio.sys" / "format.json").stat().st_uid == 0
+    assert capsys.readouterr().err == ""
+
+
+@needs_root
+def test_a_missing_drive_is_created_for_the_user(open_dir, capsys):
+    drive = open_dir / "new" / "drive"
+    prepare_data_dirs([drive], RUN_AS)
+    assert owners(drive) == {".": "10001:10001"}
+    assert (open_dir / "new").stat().st_uid == 0  # only the drive itself is the user's
+    assert 'action="created for 10001:10001"' in capsys.readouterr().err
+
+
+# check_writable's refusal needs a process that is not root, and this machine's interpreter
+# may live where no other user can reach (pyenv under /root): tests/containers/test_minio.py
+# runs the image with --user 10001:10001 on a root-owned disk instead.
+def test_check_writable_accepts_a_writable_or_creatable_directory(open_dir):
+    check_writable([open_dir, open_dir / "missing" / "drive"])
+
+
 # --- the real binary ----------------------------------------------------------------------------
 
 
 class Entrypoint:
     """``minio-stack entrypoint -- minio server ...`` as a process, its stderr collected live."""
 
-    def __init__(self, data: Path, log: Path, **env: str | None) -> None:
+    def __init__(self, data: Path, log: Path, *options: str, **env: str | None) -> None:
         self.port, self.console = free_port(), free_port()
         environ = env_for(
             None,
@@ -109,7 +237,7 @@ class Entrypoint:
             **{"MINIO_KMS_SECRET_KEY": KMS_SECRET, **env},
         )
         command = [
-            str(MINIO_STACK), "entrypoint", "--",
+            str(MINIO_STACK), "entrypoint", *options, "--",
             str(MINIO_BINARY), "server", str(data),
             "--address", f"127.0.0.1:{self.port}", "--console-address", f"127.0.0.1:{self.console}",
         ]  # fmt: skip
@@ -281,3 +409,26 @@ def test_non_strict_keeps_serving_after_a_failed_bootstrap(tmp_path, entrypoints
     live = requests.get(f"http://127.0.0.1:{ep.port}/minio/health/live", timeout=10)
     assert live.status_code == 200 and ep.proc.poll() is None
     assert ep.stop() == 0
+
+
+def test_the_endpoint_file_leads_the_health_check_to_the_address_minio_listens_on(
+    tmp_path, entrypoints
+):
+    endpoint_file = tmp_path / "run" / "endpoint"
+    ep = Entrypoint(
+        tmp_path / "data", tmp_path / "minio.log", "--endpoint-file", str(endpoint_file)
+    )
+    entrypoints.append(ep)
+    ep.wait_for("event=bootstrap status=ok")
+    assert endpoint_file.read_text() == f"http://127.0.0.1:{ep.port}\n"
+    check = [sys.executable, "-m", "bootstrap.health", "--endpoint-file", str(endpoint_file)]
+    healthy = subprocess.run(check, capture_output=True, text=True, timeout=30)
+    assert healthy.returncode == 0, healthy.stderr
+    assert healthy.stdout == f"live: http://127.0.0.1:{ep.port}\n"
+    assert ep.stop() == 0
+    # MinIO gone, the same file: unhealthy, in one line.
+    sick = subprocess.run(check, capture_output=True, text=True, timeout=30)
+    assert sick.returncode == 1
+    assert sick.stderr == (
+        f"unhealthy: http://127.0.0.1:{ep.port}/minio/health/live: connection refused\n"
+    )

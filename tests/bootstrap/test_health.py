@@ -9,7 +9,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from bootstrap.health import wait_ready
+from bootstrap.health import live_endpoint, wait_ready
+from bootstrap.health import main as health_main
 from common.errors import WaitTimeout
 from harness.minio_server import free_port
 from minio_stack.cli import main
@@ -91,3 +92,43 @@ def test_wait_reports_http_status_when_not_minio(tmp_path):
 def test_wait_bad_arguments_exit_2(args):
     result = CliRunner().invoke(main, ["wait", *args])
     assert result.exit_code == 2
+
+
+# --- the MinIO image's HEALTHCHECK (issue 13, defect 3) ------------------------------------------
+
+
+def test_live_endpoint_is_the_recorded_one_else_minios_default(tmp_path):
+    recorded = tmp_path / "endpoint"
+    assert live_endpoint(None) == live_endpoint(recorded) == "http://127.0.0.1:9000"
+    recorded.write_text("\n")
+    assert live_endpoint(recorded) == "http://127.0.0.1:9000"
+    recorded.write_text("http://127.0.0.1:9100\n")
+    assert live_endpoint(recorded) == "http://127.0.0.1:9100"
+
+
+def test_health_main_checks_the_recorded_endpoint(minio, tmp_path):
+    recorded = tmp_path / "endpoint"
+    recorded.write_text(minio.endpoint + "\n")
+    result = CliRunner().invoke(health_main, ["--endpoint-file", str(recorded)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"live: {minio.endpoint}\n"
+
+
+def test_health_main_fails_in_one_line_when_nothing_listens(tmp_path):
+    recorded = tmp_path / "endpoint"
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    recorded.write_text(endpoint)
+    result = CliRunner().invoke(health_main, ["--endpoint-file", str(recorded), "--timeout", "1"])
+    assert result.exit_code == 1
+    assert result.stderr == f"unhealthy: {endpoint}/minio/health/live: connection refused\n"
+
+
+def test_health_main_fails_on_an_unreadable_endpoint_file(tmp_path):
+    result = CliRunner().invoke(health_main, ["--endpoint-file", str(tmp_path)])
+    assert result.exit_code == 2  # a directory: click refuses it before anything runs
+    unreadable = tmp_path / "endpoint"
+    unreadable.mkdir()
+    (unreadable / "x").write_text("")
+    result = CliRunner().invoke(health_main, ["--endpoint-file", str(unreadable / "x" / "y")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("unhealthy: cannot read ") and result.stderr.count("\n") == 1

@@ -132,11 +132,6 @@ def test_each_service_runs_as_its_fixed_uid_and_gid(stack: Stack, service: str) 
         assert uids == (spec.uid,) * 4 and gids == (spec.gid,) * 4, f"pid {pid}: {uids} {gids}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 defect 7: compose's env_file gives MinIO the whole .env, the signer's API "
-    "tokens and token secrets included (tests/deploy pins env_file; see the report)",
-)
 def test_minio_gets_only_its_own_settings(stack: Stack) -> None:
     env = stack.project.container("minio").env()
     assert env["MINIO_ROOT_USER"] == stack.env["MINIO_ROOT_USER"]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from bootstrap import health
+from bootstrap import entrypoint, health
 from console import render
 from harness.minio_server import MINIO_BINARY, ROOT
 from signer import settings as signer_settings
@@ -188,7 +188,10 @@ def test_api_port_agrees() -> None:
     assert example()["STACK_API_PORT"] == str(port)
     assert f"${{STACK_API_PORT:-{port}}}" in (ROOT / "docker-compose.yaml").read_text()
     dockerfile = (ROOT / "minio/Dockerfile").read_text()
-    assert f"EXPOSE {port} " in dockerfile and f"127.0.0.1:{port}/minio/health/live" in dockerfile
+    assert f"EXPOSE {port} " in dockerfile
+    # The HEALTHCHECK follows the address the entrypoint recorded; MinIO's default otherwise.
+    assert f"http://127.0.0.1:{port}" == health.DEFAULT_LIVE_ENDPOINT
+    assert f":{port}" == entrypoint.DEFAULT_ADDRESS
     assert readme_table()["STACK_API_PORT"]["default"] == f"`{port}`"
 
 
@@ -219,12 +222,12 @@ def test_signer_port_agrees() -> None:
     port = _port_of(signer_settings.DEFAULT_LISTEN)
     assert stack_settings.DEFAULT_PORTS["STACK_SIGNER_PORT"] == port
     assert example()["STACK_SIGNER_PORT"] == str(port)
-    assert _port_of(render_env()["signer"]["SIGNER_LISTEN"]["value"]) == port
+    assert render_env()["signer"]["PORT"]["value"] == port  # the signer listens on $PORT
     assert _port_of(compose_env()["signer"]["SIGNER_LISTEN"]) == port
     signer = load_yaml("docker-compose.yaml")["services"]["signer"]
     assert signer["ports"] == [f"127.0.0.1:${{STACK_SIGNER_PORT:-{port}}}:{port}"]
     dockerfile = (ROOT / "signer/Dockerfile").read_text()
-    assert f"SIGNER_LISTEN=0.0.0.0:{port}" in dockerfile and f"EXPOSE {port}" in dockerfile
+    assert f"EXPOSE {port}" in dockerfile and f"os.environ.get('PORT', '{port}')" in dockerfile
     assert readme_table()["SIGNER_LISTEN"]["default"] == f"`{signer_settings.DEFAULT_LISTEN}`"
 
 
@@ -246,7 +249,8 @@ def test_minio_health_path_agrees() -> None:
     path = health.LIVE_PATH
     assert path == stack_plan.MINIO_HEALTH_PATH
     assert load_yaml("render.yaml")["services"][0]["healthCheckPath"] == path
-    assert path in (ROOT / "minio/Dockerfile").read_text()
+    # The image's HEALTHCHECK is bootstrap.health's own check of LIVE_PATH.
+    assert '"python", "-m", "bootstrap.health"' in (ROOT / "minio/Dockerfile").read_text()
     assert path in _compose_health("minio")
 
 

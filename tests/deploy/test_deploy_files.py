@@ -16,6 +16,7 @@ import yaml
 
 from harness.minio_server import ROOT
 from tests.conftest import shared_path
+from tests.deploy.test_consistency import MINIO_OWN, names_read_by
 
 DOCKERFILES = ("minio/Dockerfile", "console/Dockerfile", "signer/Dockerfile")
 HADOLINT = ROOT / ".venv" / "bin" / "hadolint"
@@ -107,15 +108,31 @@ def test_render_wiring_points_at_real_services_and_variables() -> None:
                     f"{name}.{key}: no {ref['envVarKey']}"
                 )
     signer = render_env(services["signer"])
-    assert signer["SIGNER_PUBLIC_ENDPOINT"]["fromService"]["envVarKey"] == "MINIO_SERVER_URL"
+    # The signer's own calls stay on the private network (hostport has no scheme: plain HTTP);
+    # the public URL clients use cannot come from fromService, so it is asked for.
+    assert signer["SIGNER_S3_ENDPOINT"]["fromService"] == {
+        "type": "web",
+        "name": "minio-server",
+        "property": "hostport",
+    }
+    assert signer["SIGNER_PUBLIC_ENDPOINT"] == {"key": "SIGNER_PUBLIC_ENDPOINT", "sync": False}
     console = render_env(services["minio-console"])
     assert console["CONSOLE_UPSTREAM_HOST"]["fromService"]["property"] == "host"
 
 
 def test_render_asks_for_what_only_the_user_knows() -> None:
-    server = render_env(render_services()["minio-server"])
-    asked = {key for key, var in server.items() if var.get("sync") is False}
-    assert asked == {"CORS_ALLOWED_ORIGINS", "MINIO_SERVER_URL", "MINIO_BROWSER_REDIRECT_URL"}
+    asked = {
+        (name, key)
+        for name, service in render_services().items()
+        for key, var in render_env(service).items()
+        if var.get("sync") is False
+    }
+    # Not MINIO_SERVER_URL: the entrypoint takes minio-server's own from RENDER_EXTERNAL_URL.
+    assert asked == {
+        ("minio-server", "CORS_ALLOWED_ORIGINS"),
+        ("minio-server", "MINIO_BROWSER_REDIRECT_URL"),
+        ("signer", "SIGNER_PUBLIC_ENDPOINT"),
+    }
 
 
 def test_render_non_obvious_lines_are_commented() -> None:
@@ -160,9 +177,57 @@ def test_compose_waits_for_a_healthy_minio_and_keeps_data_in_a_volume() -> None:
             assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
     assert services["minio"]["volumes"] == ["minio-data:/data"]
     assert "minio-data" in load_yaml("docker-compose.yaml")["volumes"]
-    assert services["minio"]["env_file"] == "${STACK_ENV_FILE:-.env}"
+    # Each service names what it reads (issue 13, defect 7): no service gets the whole .env.
+    assert not [name for name, service in services.items() if "env_file" in service]
     # The signer gets what it needs, not the root password.
     assert not any(key.startswith("MINIO_ROOT") for key in services["signer"]["environment"])
+
+
+# The secrets bootstrap/settings.py reads as NAME or NAME_FILE (its docstring: "or *_FILE").
+BOOTSTRAP_SECRETS = {
+    "MINIO_ROOT_USER",
+    "MINIO_ROOT_PASSWORD",
+    "MINIO_KMS_SECRET_KEY",
+    "SIGNER_ACCESS_KEY",
+    "SIGNER_SECRET_KEY",
+}
+# What only the signer may hold (signer/settings.py), as NAME or NAME_FILE.
+SIGNER_ONLY = {"SIGNER_API_TOKENS", "SIGNER_TOKEN_SECRETS"}
+
+
+def bootstrap_reads() -> set[str]:
+    names = names_read_by("bootstrap/settings.py")
+    assert names >= BOOTSTRAP_SECRETS
+    return names | {f"{name}_FILE" for name in BOOTSTRAP_SECRETS}
+
+
+def test_compose_gives_minio_exactly_what_bootstrap_and_minio_read() -> None:
+    minio = load_yaml("docker-compose.yaml")["services"]["minio"]
+    env = minio["environment"]
+    assert "env_file" not in minio
+    assert set(env) == bootstrap_reads() | MINIO_OWN
+    # Each straight from .env, unset when .env leaves it out (empty counts as unset to both
+    # common/envconfig and MinIO).
+    for name in bootstrap_reads():
+        assert env[name] == f"${{{name}:-}}", name
+    assert not {name.removesuffix("_FILE") for name in env} & SIGNER_ONLY
+
+
+def test_distributed_compose_gives_bootstrap_only_what_it_reads() -> None:
+    services = load_yaml("docker-compose.distributed.yaml")["services"]
+    for name, service in services.items():
+        assert "env_file" not in service, f"{name} gets the whole .env"
+        env = service.get("environment") or {}
+        assert not {key.removesuffix("_FILE") for key in env} & SIGNER_ONLY or name == "signer"
+    bootstrap = services["bootstrap"]
+    # Standalone bootstrap starts no MinIO: the KMS key is the nodes' business.
+    assert set(bootstrap["environment"]) == bootstrap_reads() - {
+        "MINIO_KMS_SECRET_KEY",
+        "MINIO_KMS_SECRET_KEY_FILE",
+    }
+    # The image starts as root for its entrypoint; what bypasses it runs as the minio user.
+    for name in ("bootstrap", "minio1", "minio2", "minio3", "minio4"):
+        assert services[name]["user"] == "10001:10001", name
 
 
 def test_compose_sets_the_urls_minio_cannot_guess() -> None:
@@ -203,7 +268,16 @@ def test_dockerfile_conventions(dockerfile: str) -> None:
     text = (ROOT / dockerfile).read_text()
     assert 'SHELL ["/bin/bash", "-euo", "pipefail", "-c"]' in text
     user = re.findall(r"^USER (\S+)", text, re.MULTILINE)
-    assert user and not user[-1].startswith(("root", "0")), "runs as root"
+    assert user, "no USER"
+    if dockerfile == "minio/Dockerfile":
+        # The one exception: its entrypoint starts as root to make a root-owned disk MinIO's,
+        # then drops to --run-as for good (issue 13, defect 6). hadolint's rule is waived on
+        # that line alone, under a comment saying why.
+        assert user == ["0:0"]
+        assert re.search(r"^# .+\n# hadolint ignore=DL3002\nUSER 0:0$", text, re.MULTILINE)
+        assert '"--run-as", "10001:10001"' in text
+    else:
+        assert not user[-1].startswith(("root", "0")), "runs as root"
     # MinIO's and nginx's images have no curl to rely on: the checks use Python.
     check = re.search(r"^HEALTHCHECK .*?\\\n\s*CMD \[\"(\w+)\"", text, re.MULTILINE)
     assert check and check.group(1) in ("python", "python3")
@@ -212,10 +286,16 @@ def test_dockerfile_conventions(dockerfile: str) -> None:
 def test_minio_image_is_built_from_the_pin_and_set_up_by_the_entrypoint() -> None:
     text = (ROOT / "minio/Dockerfile").read_text()
     assert "COPY minio/pin.env" in text and '"${MINIO_MODULE}@${MINIO_VERSION}"' in text
-    assert 'ENTRYPOINT ["minio-stack", "entrypoint", "--"]' in text
     assert 'CMD ["minio", "server", "/data", "--console-address", ":9001"]' in text
     assert 'VOLUME ["/data"]' in text
-    assert "/minio/health/live" in text
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, re.MULTILINE)[1])
+    assert entrypoint[:2] == ["minio-stack", "entrypoint"] and entrypoint[-1] == "--"
+    # The HEALTHCHECK reads the endpoint where the entrypoint records it (issue 13, defect 3).
+    check = json.loads(re.search(r"^\s+CMD (\[.*\])$", text, re.MULTILINE)[1])
+    assert check[:3] == ["python", "-m", "bootstrap.health"]
+    endpoint_file = check[check.index("--endpoint-file") + 1]
+    assert entrypoint[entrypoint.index("--endpoint-file") + 1] == endpoint_file
+    assert f"chown 10001:10001 /data {Path(endpoint_file).parent}" in text
 
 
 def test_signer_image_runs_the_signer() -> None:
