@@ -11,7 +11,10 @@ Environment (defaults in brackets):
     CONSOLE_MAX_BODY_SIZE [0]      largest request body, e.g. 5GiB; 0 = no limit (MinIO's own)
     CONSOLE_ALLOWED_HOSTS []       comma-separated host names served; others get 421
     CONSOLE_RESOLVER []            DNS server for re-resolving the upstream while running;
-                                   "auto" = the first nameserver in /etc/resolv.conf
+                                   "auto" = the first nameserver in /etc/resolv.conf. nginx's
+                                   resolver asks for exactly the name it is given, so a host
+                                   name without dots is first qualified with resolv.conf's
+                                   search domains (see qualify_upstream)
     CONSOLE_TRUSTED_PROXIES []     comma-separated addresses or CIDRs of the proxy in front
                                    (Render: 10.0.0.0/8); only from these are X-Forwarded-For
                                    and X-Forwarded-Proto believed. Empty: from nobody.
@@ -19,11 +22,14 @@ Environment (defaults in brackets):
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
+import socket
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +46,9 @@ DEFAULT_PORT = 9090
 DEFAULT_UPSTREAM_PORT = 9001
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - a container listens on every interface
 RESOLV_CONF = Path("/etc/resolv.conf")
+# How long the renderer waits for a short upstream name to resolve in some form (the upstream
+# may deploy at the same time, as on Render) before it renders the name as given.
+UPSTREAM_RESOLVE_WAIT = 120.0
 # nginx creates each temp dir itself, but not their parent.
 TEMP_DIR = "temp"
 ENV_VARS = (
@@ -99,6 +108,68 @@ def parse_resolver(text: str, resolv_conf: Path = RESOLV_CONF) -> str:
             ) from None
         out.append(f"[{ip}]" if ip.version == 6 else str(ip))
     return " ".join(out)
+
+
+def search_domains(resolv_conf: Path = RESOLV_CONF) -> tuple[str, ...]:
+    """The domains the C resolver appends to a short name: the last ``search`` (or older
+    ``domain``) line of resolv.conf, as resolv.conf(5) says; none when unreadable."""
+    try:
+        lines = resolv_conf.read_text().splitlines()
+    except OSError:
+        return ()
+    domains: tuple[str, ...] = ()
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] in ("search", "domain"):
+            domains = tuple(d.rstrip(".") for d in fields[1:] if d.rstrip("."))
+    return domains
+
+
+def resolves(name: str) -> bool:
+    """``name`` has an address, looked up as an absolute name (a trailing dot), so the C
+    resolver adds no search domain to it: nginx's resolver will not either."""
+    try:
+        return bool(socket.getaddrinfo(name.rstrip(".") + ".", None, type=socket.SOCK_STREAM))
+    except (socket.gaierror, UnicodeError):
+        return False
+
+
+def qualify_upstream(
+    host: str,
+    resolv_conf: Path = RESOLV_CONF,
+    *,
+    resolve: Callable[[str], bool] = resolves,
+    wait: float = UPSTREAM_RESOLVE_WAIT,
+    note: Callable[[str], None] = lambda line: None,
+) -> str:
+    """The form of a short upstream name nginx's resolver can find.
+
+    nginx's ``resolver`` ignores resolv.conf's search domains: a private name that resolves
+    only as ``<name>.<search domain>`` (Render's private network may be such a place) would
+    never resolve. A name without dots is tried as the C resolver tries it: with each search
+    domain in order, then as given (Docker's and podman's DNS answer bare service names); the
+    first form that resolves is the one to render. While none resolves, the lookups are
+    repeated for up to ``wait`` seconds; then the name is kept as given. IP addresses and
+    names with dots are returned unchanged.
+    """
+    if "." in host or ":" in host:
+        return host
+    candidates = [f"{host}.{domain}" for domain in search_domains(resolv_conf)] + [host]
+    if candidates == [host]:
+        return host
+    deadline = time.monotonic() + wait
+    waiting = False
+    while True:
+        for name in candidates:
+            if resolve(name):
+                return name
+        if time.monotonic() >= deadline:
+            note(f"{host} did not resolve as {' or '.join(candidates)}; rendered as given")
+            return host
+        if not waiting:
+            note(f"waiting up to {wait:.0f}s for {host} to resolve as {' or '.join(candidates)}")
+            waiting = True
+        time.sleep(1.0)
 
 
 def parse_network(text: str) -> str:
@@ -222,6 +293,11 @@ def main(prefix: Path, listen_host: str, worker_user: str | None, command: tuple
     """
     try:
         settings = ConsoleSettings.from_env(os.environ)
+        if settings.resolver:
+            host = qualify_upstream(
+                settings.upstream_host, note=lambda line: click.echo(f"console: {line}", err=True)
+            )
+            settings = dataclasses.replace(settings, upstream_host=host)
         text = render(settings, listen_host=listen_host, worker_user=worker_user)
     except ConfigError as exc:
         click.echo(f"Error: {exc.one_line()}", err=True)

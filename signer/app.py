@@ -236,10 +236,11 @@ def _exception_handlers(metrics: Metrics) -> dict[type[Exception], ExceptionHand
     }
 
 
-def _service_routes(settings: Settings, storage: Storage, metrics: Metrics) -> list[BaseRoute]:
+def _service_routes(
+    settings: Settings, storage: Storage, metrics: Metrics, public_endpoint: PublicEndpointCheck
+) -> list[BaseRoute]:
     """The routes outside the API table: health, readiness, metrics, the OpenAPI document."""
     openapi = build_openapi()
-    public_endpoint = PublicEndpointCheck.from_settings(settings)
 
     async def healthz(request: Request) -> Response:
         return json_response(HealthResponse())
@@ -271,7 +272,9 @@ def _service_routes(settings: Settings, storage: Storage, metrics: Metrics) -> l
     ]
 
 
-def _lifespan(settings: Settings, storage: Storage) -> Lifespan[Starlette]:
+def _lifespan(
+    settings: Settings, storage: Storage, public_endpoint: PublicEndpointCheck
+) -> Lifespan[Starlette]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         log.info(
@@ -281,7 +284,9 @@ def _lifespan(settings: Settings, storage: Storage) -> Lifespan[Starlette]:
             settings.public_endpoint,
             settings.policy_source,
         )
+        stop_proving = public_endpoint.watch()
         yield
+        stop_proving()
         storage.close()
         log.info("signer stopped")
 
@@ -304,10 +309,11 @@ def create_app(
     limit = settings.rate_limit
     limiter = RateLimiter(limit.rate, limit.burst) if limit.enabled else None
     metrics = Metrics()
+    public_endpoint = PublicEndpointCheck.from_settings(settings)
     routes: list[BaseRoute] = [
         *api_routes(service, tokens, limiter, metrics),
         *uppy_routes(service, tokens, limiter, metrics),
-        *_service_routes(settings, storage, metrics),
+        *_service_routes(settings, storage, metrics, public_endpoint),
     ]
     if settings.demo:
         from signer.demo import demo_routes  # only when asked: it embeds an API token
@@ -327,7 +333,7 @@ def create_app(
         routes=routes,
         middleware=[guard],
         exception_handlers=_exception_handlers(metrics),
-        lifespan=_lifespan(settings, storage),
+        lifespan=_lifespan(settings, storage, public_endpoint),
     )
     app.state.settings = settings
     app.state.service = service

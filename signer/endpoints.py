@@ -14,12 +14,17 @@ same URL, or the public host is a loopback name while the signer's own endpoint 
 signs for ``http://localhost:9000``, the machine the client runs on, which the signer's own
 container cannot reach).
 
-A proof holds for the life of the process (both URLs are fixed at start). A failure is kept
-for a few seconds, so a probe polling ``/readyz`` does not write an object on every call.
+``/readyz`` answers 503 until the proof succeeds. The signer also starts proving at once, in
+the background (``watch``), and logs each failure: on Render the signer is a private service,
+which gets TCP health checks only, so nothing there ever calls ``/readyz`` and the log is where
+a wrong value shows. A proof holds for the life of the process (both URLs are fixed at start).
+A failure is kept for a few seconds, so a probe polling ``/readyz`` does not write an object on
+every call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import secrets
@@ -45,6 +50,10 @@ RETRY_AFTER_SECONDS = 5
 # A failed proof is answered again from memory for this long: the next real attempt writes
 # another object, and health probes call /readyz every few seconds.
 FAILURE_HOLD_SECONDS = 5.0
+# The background proof retries after this, doubling up to the maximum (MinIO may still be
+# starting: on Render the two services deploy at the same time).
+WATCH_FIRST_RETRY_SECONDS = 5.0
+WATCH_MAX_RETRY_SECONDS = 300.0
 PUBLIC = "SIGNER_PUBLIC_ENDPOINT"
 PRIVATE = "SIGNER_S3_ENDPOINT"
 HINT = (
@@ -132,8 +141,6 @@ class PublicEndpointCheck:
         return self._proved
 
     def verify(self) -> None:
-        if self._proved:
-            return
         with self._lock:
             if self._proved:
                 return
@@ -148,6 +155,28 @@ class PublicEndpointCheck:
                 raise
             self._proved, self._failure = True, None
             log.info("%s %s serves what %s %s stores", PUBLIC, self.public, PRIVATE, self.private)
+
+    def watch(self) -> Callable[[], None]:
+        """Prove in a background thread now, retrying with a growing delay until proved or
+        stopped; ``verify`` logs each new failure. Returns the function that stops it."""
+        if self._proved:
+            return lambda: None
+        stop = threading.Event()
+
+        def run() -> None:
+            delay = WATCH_FIRST_RETRY_SECONDS
+            while not stop.is_set():
+                try:
+                    self.verify()
+                    return
+                except SignerError:
+                    pass
+                if stop.wait(delay):
+                    return
+                delay = min(delay * 2, WATCH_MAX_RETRY_SECONDS)
+
+        threading.Thread(target=run, name="public-endpoint-proof", daemon=True).start()
+        return stop.set
 
     # --- one proof ------------------------------------------------------------------------
 
@@ -172,14 +201,15 @@ class PublicEndpointCheck:
             try:
                 self._read_back(http, key, nonce)
             finally:
-                try:
+                # A 32-byte probe left behind costs nothing; the proof is what matters.
+                with contextlib.suppress(requests.RequestException):
                     http.delete(self._url("DELETE", self.private, key), timeout=self._timeout)
-                except requests.RequestException:
-                    pass  # a 32-byte probe left behind costs nothing; the proof is what matters
 
     def _write(self, http: requests.Session, key: str, nonce: bytes) -> None:
         try:
-            answer = http.put(self._url("PUT", self.private, key), data=nonce, timeout=self._timeout)
+            answer = http.put(
+                self._url("PUT", self.private, key), data=nonce, timeout=self._timeout
+            )
         except requests.RequestException as exc:
             raise SignerError(
                 ErrorCode.STORAGE_DENIED,

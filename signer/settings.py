@@ -5,8 +5,8 @@ serves a request. Secrets also come as ``NAME_FILE`` (Docker/Compose secrets); n
 echoed in a message or a ``repr``.
 
 Environment (defaults in brackets):
-    SIGNER_S3_ENDPOINT                    storage URL the signer itself calls (create/HEAD/complete);
-                                          a bare host:port means http:// (a private network)
+    SIGNER_S3_ENDPOINT                    storage URL the signer itself calls (create/HEAD/complete)
+                                          or bare host:port, meaning http:// (a private network)
     SIGNER_PUBLIC_ENDPOINT [= internal]   storage URL clients reach; URLs are signed for its Host
     SIGNER_INTERNAL_ENDPOINT [= S3 endpoint]  storage URL services inside reach (endpoint=internal)
     SIGNER_ACCESS_KEY, SIGNER_SECRET_KEY  the signer's bucket-scoped identity (never root)

@@ -161,7 +161,7 @@ def up(mode: str, timeout: float, nodes: int, as_json: bool) -> None:
                 raise ConfigError(problems)
             headline = "already up" if compose.running(stack, environ) else "up"
             if headline == "up":
-                compose.up(stack, environ)
+                compose.up(stack, environ, timeout)
             _report(_endpoints(stack, config, "docker"), headline, as_json)
             sys.exit(int(ExitCode.OK))
         if _native_running(stack):

@@ -9,13 +9,19 @@ Reproduced: variable interpolation (``${X}``, ``${X:-d}``, ``${X-d}``, ``${X:?e}
 ``ports``, named ``volumes``, ``configs`` with inline ``content``, ``healthcheck`` and
 ``depends_on`` conditions (started, healthy — by running the check, as nothing runs it on its
 own here — and completed successfully), one network per project on which each service is
-reachable by its name. Not reproduced: ``build`` (the fixture builds the images under the same
-tags first) and ``restart`` policies. Any other key raises NotImplementedError, so an edit of
-the file that this cannot follow fails loudly instead of being tested as something else.
+reachable by its name, the labels Compose puts on a container (project, service, config
+hash: the Docker Engine API finds a project's containers by them), and `up` recreating a
+container whose configuration changed (a new value in the env file, say) while leaving an
+unchanged running one alone. ``project_dir`` is Compose's ``--project-directory`` (relative
+paths such as ``env_file: .env`` resolve against it). Not reproduced: ``build`` (the fixture
+builds the images under the same tags first) and ``restart`` policies. Any other key raises
+NotImplementedError, so an edit of the file that this cannot follow fails loudly instead of
+being tested as something else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -29,6 +35,9 @@ import yaml
 
 from tests.containers.engine import Container, Engine
 
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+HASH_LABEL = "com.docker.compose.config-hash"
 HANDLED = {
     "build", "image", "env_file", "environment", "command", "entrypoint", "user", "hostname",
     "ports", "volumes", "configs", "healthcheck", "depends_on", "restart",
@@ -85,9 +94,12 @@ class Project:
     file: Path
     variables: dict[str, str] = field(repr=False)
     workdir: Path
+    project_dir: Path | None = None  # default: the compose file's directory, as Compose's
+    name: str | None = None  # Compose's -p / COMPOSE_PROJECT_NAME; default: the file's name:
     doc: dict[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.project_dir = self.project_dir or self.file.parent
         raw = yaml.safe_load(self.file.read_text())
         self.doc = interpolate(raw, self.variables)
         for name, service in self.doc["services"].items():
@@ -97,7 +109,7 @@ class Project:
 
     @property
     def prefix(self) -> str:
-        return self.engine.name(self.doc.get("name", self.file.stem))
+        return self.engine.name(self.name or self.doc.get("name", self.file.stem))
 
     @property
     def network(self) -> str:
@@ -139,6 +151,7 @@ class Project:
         s = self.service(name)
         args = [
             "run", "--detach", "--name", self.container(name).name, "--label", self.engine.label,
+            "--label", f"{PROJECT_LABEL}={self.prefix}", "--label", f"{SERVICE_LABEL}={name}",
             "--network", self.network, "--network-alias", name,
         ]  # fmt: skip
         if "hostname" in s:
@@ -147,7 +160,7 @@ class Project:
             args += ["--user", str(s["user"])]
         env_files = s.get("env_file") or []
         for path in [env_files] if isinstance(env_files, str) else env_files:
-            args += ["--env-file", str((self.file.parent / path).resolve())]
+            args += ["--env-file", str((self._dir / path).resolve())]
         for pair in _as_env(s.get("environment") or {}):
             args += ["--env", pair]
         for port in s.get("ports") or []:
@@ -157,7 +170,7 @@ class Project:
                 raise NotImplementedError(f"compose service {name}: long volume syntax")
             source, target = str(volume).split(":", 1)
             if source.startswith((".", "/")):
-                source = str((self.file.parent / source).resolve())
+                source = str((self._dir / source).resolve())
             else:
                 source = self.volume(source)
             args += ["--volume", f"{source}:{target}"]
@@ -176,6 +189,20 @@ class Project:
         if command is not None:
             args += shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
         return args
+
+    @property
+    def _dir(self) -> Path:
+        assert self.project_dir is not None  # set in __post_init__
+        return self.project_dir
+
+    def config_hash(self, args: list[str]) -> str:
+        """What Compose compares to decide on a recreate: the service's whole configuration,
+        the contents of its env files included."""
+        digest = hashlib.sha256(json.dumps(args).encode())
+        for i, arg in enumerate(args[:-1]):
+            if arg == "--env-file":
+                digest.update(Path(args[i + 1]).read_bytes())
+        return digest.hexdigest()
 
     @staticmethod
     def _health_args(check: dict[str, Any] | None) -> list[str]:
@@ -226,10 +253,25 @@ class Project:
             for dep, condition in self.dependencies(name).items():
                 self.wait(dep, condition, timeout)
             container = self.container(name)
-            if container.running():
+            args = self.run_args(name)
+            wanted = self.config_hash(args)
+            if container.running() and self.current_hash(name) == wanted:
                 continue
-            self.engine.podman("rm", "--force", container.name, check=False)
-            self.engine.podman(*self.run_args(name))
+            self.engine.podman("rm", "--force", "--time", "10", container.name, check=False)
+            image = args.index(self.service(name)["image"])
+            self.engine.podman(*args[:image], "--label", f"{HASH_LABEL}={wanted}", *args[image:])
+
+    def current_hash(self, name: str) -> str | None:
+        found = self.engine.podman(
+            "inspect", "--format", f'{{{{index .Config.Labels "{HASH_LABEL}"}}}}',
+            self.container(name).name, check=False,
+        )  # fmt: skip
+        return found.stdout.strip() or None if found.returncode == 0 else None
+
+    def stop(self, *services: str) -> None:
+        """`docker compose stop SERVICE`: the container stays, stopped."""
+        for name in services:
+            self.engine.podman("stop", "--time", "10", self.container(name).name)
 
     def wait(self, name: str, condition: str, timeout: float) -> None:
         container = self.container(name)

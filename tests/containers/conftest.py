@@ -105,25 +105,26 @@ def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine_api(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The Docker Engine API that `podman system service` serves on a unix socket, through the
-    `docker` SDK: what the project's Python code can use instead of shelling out."""
+def engine_api_url(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Docker Engine API that `podman system service` serves on a unix socket: the
+    DOCKER_HOST the project's code (and the `docker` SDK) is pointed at."""
     base = tmp_path_factory.mktemp("api")
     socket = base / "podman.sock"
+    url = f"unix://{socket}"
     with (base / "service.log").open("w") as log:
         service = subprocess.Popen(
-            ["podman", "system", "service", "--time=0", f"unix://{socket}"],
+            ["podman", "system", "service", "--time=0", url],
             env=engine.env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    client = None
     try:
         deadline = time.monotonic() + 30
-        while client is None:
+        while True:
             try:
                 # Asks the server for its API version at once: fails until it listens.
-                client = docker.DockerClient(base_url=f"unix://{socket}", timeout=60)
+                docker.DockerClient(base_url=url, timeout=60).close()
+                break
             except docker.errors.DockerException:
                 if service.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(
@@ -131,13 +132,22 @@ def engine_api(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iter
                         f"{(base / 'service.log').read_text()}"
                     ) from None
                 time.sleep(0.5)
-        yield client
+        yield url
     finally:
-        if client is not None:
-            client.close()
         service.terminate()
         try:
             service.wait(10)
         except subprocess.TimeoutExpired:
             service.kill()
             service.wait(10)
+
+
+@pytest.fixture(scope="session")
+def engine_api(engine_api_url: str) -> Iterator[Any]:
+    """That API through the `docker` SDK: what the project's Python code uses instead of
+    shelling out."""
+    client = docker.DockerClient(base_url=engine_api_url, timeout=60)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -4,17 +4,19 @@ ready until that works, and says which variable is wrong when it does not."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from minio import MinioAdmin
 from minio.credentials import StaticProvider
 from starlette.testclient import TestClient
 
 from harness.minio_server import MinioServer, free_port
+from minio import MinioAdmin
 from signer.app import create_app
 from signer.core.errors import ErrorCode, SignerError
 from signer.endpoints import PROBE_PREFIX, PublicEndpointCheck, needs_proof
@@ -90,9 +92,7 @@ def test_the_same_minio_under_another_name_is_proved(identity: Identity) -> None
     assert probes_left(identity) == []
 
 
-def test_another_minio_behind_the_public_url_is_named(
-    identity: Identity, minio_factory
-) -> None:
+def test_another_minio_behind_the_public_url_is_named(identity: Identity, minio_factory) -> None:
     elsewhere: MinioServer = minio_factory()  # someone else's service under that name
     error = refused(check(identity, elsewhere.endpoint))
     assert error.message.startswith(f"SIGNER_PUBLIC_ENDPOINT {elsewhere.endpoint} does not reach")
@@ -208,3 +208,29 @@ def test_readyz_is_503_until_the_public_endpoint_reaches_the_same_storage(
     right = load(environment(identity, policy_file))  # public http://localhost:<port>
     with TestClient(create_app(right)) as client:
         assert client.get("/readyz").json() == {"status": "ready", "bucket": identity.bucket}
+
+
+def test_the_signer_starts_proving_at_once_and_logs_what_is_wrong(
+    identity: Identity, impostor: Impostor, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Render checks a private service by TCP only: nobody calls /readyz there, so the proof
+    # starts with the process and its failure goes to the log.
+    wrong = check(identity, impostor.url)
+    with caplog.at_level(logging.WARNING, logger="signer"):
+        stop = wrong.watch()
+        try:
+            deadline = time.monotonic() + 10
+            while "not ready" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop()
+    assert f"not ready: SIGNER_PUBLIC_ENDPOINT {impostor.url} does not reach" in caplog.text
+    assert "X-Amz-Signature" not in caplog.text and identity.secret_key not in caplog.text
+
+    right = check(identity, f"http://localhost:{identity.minio.api_port}")
+    stop = right.watch()
+    deadline = time.monotonic() + 10
+    while not right.proved and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop()
+    assert right.proved
