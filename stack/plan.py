@@ -487,8 +487,10 @@ http {{
       chunked_transfer_encoding off;
       proxy_connect_timeout 5s;
       # A failed node is skipped; a 404 from a node that has just come back (not yet
-      # reconnected to its peers) is retried on another one.
-      proxy_next_upstream error timeout http_502 http_503 http_504 http_404;
+      # reconnected to its peers) is retried on another one. Not a 503: counted as a failure it
+      # marks every still-initialising node down at once (no live upstreams, 502 for all); a
+      # 503 reaches the client, which retries it (XMinioServerNotInitialized, SlowDown).
+      proxy_next_upstream error timeout http_502 http_504 http_404;
       proxy_next_upstream_tries 2;
       proxy_pass http://minio_api;
     }}
