@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,14 +150,26 @@ class LocalStack:
             assert upload["url"].startswith(signed_for + "/")
         put = requests.put(upload["url"], data=body, headers=upload["headers"], timeout=10)
         assert put.status_code == 200, put.text
-        done = requests.post(
-            f"{signer}/v1/uploads/complete",
-            json={"intent_token": intent["intent_token"]},
-            headers=self._auth(),
-            timeout=10,
-        )
+        done = self._complete(signer, intent["intent_token"])
         assert done.status_code == 200, done.text
         return intent["object_key"]
+
+    def _complete(self, signer: str, intent_token: str) -> requests.Response:
+        """complete, retried as the contract tells a client to: a storage_denied answer with
+        retry_after_seconds (a distributed MinIO just started can answer 502/503 through its
+        balancer for a moment) is tried again, at most three times in all."""
+        for attempt in range(3):
+            done = requests.post(
+                f"{signer}/v1/uploads/complete",
+                json={"intent_token": intent_token},
+                headers=self._auth(),
+                timeout=30,
+            )
+            retry = done.json().get("retry_after_seconds") if done.status_code == 502 else None
+            if retry is None or attempt == 2:
+                return done
+            time.sleep(min(float(retry), 5.0))
+        raise AssertionError("unreachable")
 
     def download_url(self, key: str) -> str:
         """A presigned GET URL from the running signer."""
