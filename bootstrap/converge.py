@@ -9,6 +9,7 @@ step is applied and verified in order, and the first failure stops the run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from bootstrap.minio_api import ApiConfig
 from bootstrap.report import Report, Status, StepReport
 from bootstrap.s3 import MINIO, Clients, check_credentials, detect, explain
 from bootstrap.settings import ENCRYPTION_OFF, BucketSpec, Settings
-from bootstrap.step import Change, Kind, Step
+from bootstrap.step import Change, Kind, Step, VerifyError
 from common.envconfig import format_duration
 from common.errors import PermanentError, StackError, WaitTimeout
 
@@ -172,6 +173,27 @@ def converge(
     return reports
 
 
+# How long a change this run made may take to read back everywhere. A distributed MinIO applies
+# a config write on the node that took it and on the others a moment later, and a balancer may
+# send the read-back (or a real preflight) to a node that has not applied it yet.
+SETTLE_SECONDS = 15.0
+
+
+def _verify_settled(s: Step[Any, Any], clients: Clients, made: list[Change]) -> dict[str, Any]:
+    """``verify``; when this run changed something, a VerifyError is retried (reads forgotten)
+    until SETTLE_SECONDS pass. A run that changed nothing fails at once: what it reads is
+    what the server holds."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        try:
+            return s.verify(clients, s.desired)
+        except VerifyError:
+            if not made or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+            clients.memo.clear()
+
+
 def _apply_and_verify(s: Step[Any, Any], clients: Clients, changes: list[Change]) -> StepReport:
     try:
         made = s.apply(clients, s.desired, changes) if changes else []
@@ -179,7 +201,7 @@ def _apply_and_verify(s: Step[Any, Any], clients: Clients, changes: list[Change]
         return _failed(s, exc, "applying")
     status = status_of(made)
     try:
-        observed = s.verify(clients, s.desired)
+        observed = _verify_settled(s, clients, made)
     except Exception as exc:  # noqa: BLE001
         report = _failed(s, exc, "verifying")
         return StepReport(
