@@ -148,7 +148,8 @@ def qualify_upstream(
     only as ``<name>.<search domain>`` (Render's private network may be such a place) would
     never resolve. A name without dots is tried as the C resolver tries it: with each search
     domain in order, then as given (Docker's and podman's DNS answer bare service names); the
-    first form that resolves is the one to render. While none resolves, the lookups are
+    first form that resolves is the one to render, the forms before it asked once more (the
+    name may have appeared in the DNS server mid-pass). While none resolves, the lookups are
     repeated for up to ``wait`` seconds; then the name is kept as given. IP addresses and
     names with dots are returned unchanged.
     """
@@ -160,9 +161,11 @@ def qualify_upstream(
     deadline = time.monotonic() + wait
     waiting = False
     while True:
-        for name in candidates:
+        for index, name in enumerate(candidates):
             if resolve(name):
-                return name
+                # Services start at once: the name may have appeared between two lookups of
+                # this pass, after a preferred form was asked for. Ask for those once more.
+                return next((n for n in candidates[:index] if resolve(n)), name)
         if time.monotonic() >= deadline:
             note(f"{host} did not resolve as {' or '.join(candidates)}; rendered as given")
             return host

@@ -56,7 +56,24 @@ def test_the_first_search_domain_that_resolves_is_rendered(resolv_conf: Path) ->
     assert dns.asked == [
         "minio-server-a1b2.ns1.svc.cluster.local",
         "minio-server-a1b2.svc.cluster.local",
+        "minio-server-a1b2.ns1.svc.cluster.local",  # asked once more: it is preferred
     ]
+
+
+def test_a_name_that_appears_mid_pass_gets_its_preferred_form(resolv_conf: Path) -> None:
+    # The service registers with the DNS server (as podman's aardvark-dns does when its
+    # container starts) after the renderer asked for the qualified forms: the bare name
+    # answers, and so would the qualified one now. The qualified one is rendered.
+    class Registering(Lookups):
+        def __call__(self, name: str) -> bool:
+            if name == "minio-server":  # registers every form at once
+                self.known |= {"minio-server.svc.cluster.local", "minio-server"}
+            return super().__call__(name)
+
+    dns = Registering()
+    found = qualify_upstream("minio-server", resolv_conf, resolve=dns, wait=0)
+    assert found == "minio-server.svc.cluster.local"
+    assert dns.asked[-2:] == ["minio-server.ns1.svc.cluster.local", found]
 
 
 def test_a_bare_name_the_dns_server_answers_is_kept(resolv_conf: Path) -> None:
