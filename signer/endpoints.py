@@ -39,13 +39,11 @@ import requests
 
 from common.s3vocab import STATE_PREFIX
 from signer.core.errors import ErrorCode, SignerError
-from signer.core.sigv4 import presign_url
 from signer.settings import Settings
-from signer.storage import refusal
+from signer.storage import Access, refusal
 
 log = logging.getLogger("signer")
 PROBE_PREFIX = f"{STATE_PREFIX}probes/signer-endpoint-"
-URL_TTL = 60  # the probe's URLs are used at once
 RETRY_AFTER_SECONDS = 5
 # A failed proof is answered again from memory for this long: the next real attempt writes
 # another object, and health probes call /readyz every few seconds.
@@ -101,40 +99,19 @@ class PublicEndpointCheck:
     ``SignerError(storage_denied)`` naming the variable otherwise."""
 
     def __init__(
-        self,
-        *,
-        private: str,
-        public: str,
-        bucket: str,
-        access_key: str,
-        secret_key: str,
-        region: str,
-        timeout: float,
-        clock: Callable[[], datetime] = _utcnow,
+        self, access: Access, *, public: str, clock: Callable[[], datetime] = _utcnow
     ) -> None:
-        self.private = private
+        self.access = access
+        self.private = access.endpoint
         self.public = public
-        self.bucket = bucket
-        self.region = region
-        self._access_key = access_key
-        self._secret_key = secret_key
-        self._timeout = timeout
         self._clock = clock
         self._lock = threading.Lock()
-        self._proved = not needs_proof(private, public)
+        self._proved = not needs_proof(self.private, public)
         self._failure: tuple[float, SignerError] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PublicEndpointCheck:
-        return cls(
-            private=settings.s3_endpoint,
-            public=settings.public_endpoint,
-            bucket=settings.bucket,
-            access_key=settings.access_key,
-            secret_key=settings.secret_key,
-            region=settings.region,
-            timeout=settings.storage_timeout,
-        )
+        return cls(Access.from_settings(settings), public=settings.public_endpoint)
 
     @property
     def proved(self) -> bool:
@@ -181,17 +158,7 @@ class PublicEndpointCheck:
     # --- one proof ------------------------------------------------------------------------
 
     def _url(self, method: str, endpoint: str, key: str) -> str:
-        return presign_url(
-            method=method,
-            endpoint=endpoint,
-            bucket=self.bucket,
-            key=key,
-            access_key=self._access_key,
-            secret_key=self._secret_key,
-            region=self.region,
-            expires=URL_TTL,
-            now=self._clock(),
-        )
+        return self.access.url(method, key, endpoint=endpoint, now=self._clock())
 
     def _prove(self) -> None:
         key = PROBE_PREFIX + secrets.token_hex(16)
@@ -203,12 +170,12 @@ class PublicEndpointCheck:
             finally:
                 # A 32-byte probe left behind costs nothing; the proof is what matters.
                 with contextlib.suppress(requests.RequestException):
-                    http.delete(self._url("DELETE", self.private, key), timeout=self._timeout)
+                    http.delete(self._url("DELETE", self.private, key), timeout=self.access.timeout)
 
     def _write(self, http: requests.Session, key: str, nonce: bytes) -> None:
         try:
             answer = http.put(
-                self._url("PUT", self.private, key), data=nonce, timeout=self._timeout
+                self._url("PUT", self.private, key), data=nonce, timeout=self.access.timeout
             )
         except requests.RequestException as exc:
             raise SignerError(
@@ -223,7 +190,7 @@ class PublicEndpointCheck:
 
     def _read_back(self, http: requests.Session, key: str, nonce: bytes) -> None:
         try:
-            answer = http.get(self._url("GET", self.public, key), timeout=self._timeout)
+            answer = http.get(self._url("GET", self.public, key), timeout=self.access.timeout)
         except requests.RequestException as exc:
             raise SignerError(
                 ErrorCode.STORAGE_DENIED,

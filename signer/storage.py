@@ -66,6 +66,58 @@ KMS_HINT = (
 
 
 @dataclass(frozen=True)
+class Access:
+    """The storage the signer calls and its (bucket-scoped) keys there: one value for every
+    piece that talks to storage with them (``Storage``, the public-endpoint proof)."""
+
+    endpoint: str  # SIGNER_S3_ENDPOINT
+    bucket: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    region: str = "us-east-1"
+    timeout: float = 10.0  # seconds; SIGNER_STORAGE_TIMEOUT
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Access:
+        return cls(
+            endpoint=settings.s3_endpoint,
+            bucket=settings.bucket,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            region=settings.region,
+            timeout=settings.storage_timeout,
+        )
+
+    def url(
+        self,
+        method: str,
+        key: str,
+        *,
+        now: datetime,
+        endpoint: str | None = None,
+        bucket: str | None = "",
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> str:
+        """A short-lived presigned URL for one call, signed for ``endpoint`` (default: the
+        signer's own) and ``bucket`` (default: the signer's; None for a bucket-level call,
+        whose name is then ``key``)."""
+        return presign_url(
+            method=method,
+            endpoint=endpoint or self.endpoint,
+            bucket=self.bucket if bucket == "" else bucket,
+            key=key,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            region=self.region,
+            expires=INTERNAL_URL_TTL,
+            now=now,
+            headers=headers,
+            query=query,
+        )
+
+
+@dataclass(frozen=True)
 class StoredObject:
     key: str
     size: int
@@ -171,31 +223,17 @@ def _utcnow() -> datetime:
 class Storage:
     """The bucket as the signer sees it. Thread-safe: handlers call it from a thread pool."""
 
-    def __init__(
-        self,
-        *,
-        endpoint: str,
-        bucket: str,
-        access_key: str,
-        secret_key: str,
-        region: str,
-        timeout: float,
-        clock: Callable[[], datetime] = _utcnow,
-    ) -> None:
-        self.endpoint = endpoint
-        self.bucket = bucket
-        self.region = region
-        self._access_key = access_key
-        self._secret_key = secret_key
-        self._timeout = timeout
+    def __init__(self, access: Access, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.access = access
         self._clock = clock
+        endpoint, timeout = access.endpoint, access.timeout
         parts = urlsplit(endpoint)
         self._minio = Minio(
             parts.netloc,
-            access_key=access_key,
-            secret_key=secret_key,
+            access_key=access.access_key,
+            secret_key=access.secret_key,
             secure=parts.scheme == "https",
-            region=region,
+            region=access.region,
             http_client=urllib3.PoolManager(
                 timeout=urllib3.Timeout(connect=timeout, read=timeout),
                 maxsize=16,
@@ -209,14 +247,15 @@ class Storage:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
-        return cls(
-            endpoint=settings.s3_endpoint,
-            bucket=settings.bucket,
-            access_key=settings.access_key,
-            secret_key=settings.secret_key,
-            region=settings.region,
-            timeout=settings.storage_timeout,
-        )
+        return cls(Access.from_settings(settings))
+
+    @property
+    def endpoint(self) -> str:
+        return self.access.endpoint
+
+    @property
+    def bucket(self) -> str:
+        return self.access.bucket
 
     def close(self) -> None:
         self._http.close()
@@ -229,20 +268,10 @@ class Storage:
         A one-key ListObjectsV2 (the signer may list its bucket) rather than HeadBucket: a
         HEAD answer has no body, so a wrong secret and a missing permission look the same.
         """
-        url = presign_url(
-            method="GET",
-            endpoint=self.endpoint,
-            bucket=None,
-            key=self.bucket,
-            access_key=self._access_key,
-            secret_key=self._secret_key,
-            region=self.region,
-            expires=INTERNAL_URL_TTL,
-            now=self._clock(),
-            query={"list-type": "2", "max-keys": "1", "prefix": INTENTS_PREFIX},
-        )
+        query = {"list-type": "2", "max-keys": "1", "prefix": INTENTS_PREFIX}
+        url = self.access.url("GET", self.bucket, bucket=None, now=self._clock(), query=query)
         try:
-            answer = self._http.get(url, timeout=self._timeout)
+            answer = self._http.get(url, timeout=self.access.timeout)
         except requests.RequestException as exc:
             raise _unreachable(self.endpoint, exc) from None
         if answer.status_code != 200:
@@ -298,26 +327,14 @@ class Storage:
         body: bytes | None = None,
         timeout: float | None = None,
     ) -> requests.Response:
-        url = presign_url(
-            method=method,
-            endpoint=self.endpoint,
-            bucket=self.bucket,
-            key=key,
-            access_key=self._access_key,
-            secret_key=self._secret_key,
-            region=self.region,
-            expires=INTERNAL_URL_TTL,
-            now=self._clock(),
-            headers=headers,
-            query=query,
-        )
+        url = self.access.url(method, key, now=self._clock(), headers=headers, query=query)
         try:
             return self._http.request(
                 method,
                 url,
                 headers=dict(headers or {}),
                 data=body,
-                timeout=(self._timeout, timeout or self._timeout),
+                timeout=(self.access.timeout, timeout or self.access.timeout),
             )
         except requests.RequestException as exc:
             raise _unreachable(self.endpoint, exc) from None
@@ -383,7 +400,7 @@ class Storage:
                 **part_headers,
             },
             query={"partNumber": "1", "uploadId": upload_id},
-            timeout=max(self._timeout, source.size / COPY_FLOOR_BYTES_PER_SECOND),
+            timeout=max(self.access.timeout, source.size / COPY_FLOOR_BYTES_PER_SECOND),
         )
         # Like CompleteMultipartUpload, a copy may answer 200 with an error in the body.
         code, message = _error_of(answer.content)

@@ -21,19 +21,22 @@ from signer.app import create_app
 from signer.core.errors import ErrorCode, SignerError
 from signer.endpoints import PROBE_PREFIX, PublicEndpointCheck, needs_proof
 from signer.settings import load
+from signer.storage import Access
 from tests.signer.conftest import Identity, environment
 
 
-def check(identity: Identity, public: str) -> PublicEndpointCheck:
-    return PublicEndpointCheck(
-        private=identity.minio.endpoint,
-        public=public,
+def access(identity: Identity, endpoint: str, *, timeout: float) -> Access:
+    return Access(
+        endpoint=endpoint,
         bucket=identity.bucket,
         access_key=identity.access_key,
         secret_key=identity.secret_key,
-        region="us-east-1",
-        timeout=5,
+        timeout=timeout,
     )
+
+
+def check(identity: Identity, public: str) -> PublicEndpointCheck:
+    return PublicEndpointCheck(access(identity, identity.minio.endpoint, timeout=5), public=public)
 
 
 def refused(check: PublicEndpointCheck) -> SignerError:
@@ -150,15 +153,7 @@ def test_a_public_url_nobody_answers_is_named_with_a_retry(identity: Identity) -
 
 def test_a_private_endpoint_that_refuses_is_named(identity: Identity) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    probe = PublicEndpointCheck(
-        private=dead,
-        public=identity.minio.endpoint,
-        bucket=identity.bucket,
-        access_key=identity.access_key,
-        secret_key=identity.secret_key,
-        region="us-east-1",
-        timeout=2,
-    )
+    probe = PublicEndpointCheck(access(identity, dead, timeout=2), public=identity.minio.endpoint)
     assert f"SIGNER_S3_ENDPOINT {dead} did not answer" in refused(probe).message
 
 
@@ -180,15 +175,7 @@ def test_what_needs_a_proof(private: str, public: str, expected: bool) -> None:
 
 def test_nothing_is_sent_when_nothing_can_be_proved(identity: Identity) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    probe = PublicEndpointCheck(
-        private=dead,
-        public=dead,
-        bucket=identity.bucket,
-        access_key=identity.access_key,
-        secret_key=identity.secret_key,
-        region="us-east-1",
-        timeout=1,
-    )
+    probe = PublicEndpointCheck(access(identity, dead, timeout=1), public=dead)
     probe.verify()  # would raise had it called the dead endpoint
     assert probe.proved
 

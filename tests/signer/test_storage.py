@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import secrets
 import xml.etree.ElementTree as ET  # noqa: S405 - reads the test's own MinIO
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from harness.minio_server import free_port
 from signer.core.errors import ErrorCode, SignerError
 from signer.core.sigv4 import presign_url
 from signer.settings import Settings, load
-from signer.storage import SourceChanged, Storage, UploadGone, staging_key
+from signer.storage import Access, SourceChanged, Storage, UploadGone, staging_key
 from tests.signer.conftest import Identity
 
 MiB = 1024 * 1024
@@ -132,8 +133,7 @@ def test_sse_without_kms_is_storage_denied(no_kms_env: dict[str, str]) -> None:
 def test_the_identity_is_scoped_to_its_bucket(identity: Identity, settings: Settings) -> None:
     other = "other-" + secrets.token_hex(4)
     identity.root.make_bucket(other)
-    scoped = Storage.from_settings(settings)
-    scoped.bucket = other
+    scoped = Storage(replace(Access.from_settings(settings), bucket=other))
     for call in (lambda: scoped.create_multipart("a.txt", {}), scoped.check_ready):
         with pytest.raises(SignerError) as caught:
             call()
@@ -143,20 +143,13 @@ def test_the_identity_is_scoped_to_its_bucket(identity: Identity, settings: Sett
 
 def test_ready_checks(storage: Storage, settings: Settings, identity: Identity) -> None:
     storage.check_ready()
-    missing = Storage.from_settings(settings)
-    missing.bucket = "no-such-bucket-" + secrets.token_hex(3)
+    access = Access.from_settings(settings)
+    missing = Storage(replace(access, bucket="no-such-bucket-" + secrets.token_hex(3)))
     with pytest.raises(SignerError) as caught:
         missing.check_ready()
     assert "NoSuchBucket" in caught.value.message or "AccessDenied" in caught.value.message
 
-    wrong = Storage(
-        endpoint=settings.s3_endpoint,
-        bucket=settings.bucket,
-        access_key=settings.access_key,
-        secret_key="not-the-secret",
-        region=settings.region,
-        timeout=5,
-    )
+    wrong = Storage(replace(access, secret_key="not-the-secret", timeout=5))
     with pytest.raises(SignerError) as caught:
         wrong.check_ready()
     assert "SignatureDoesNotMatch" in caught.value.message
@@ -164,14 +157,8 @@ def test_ready_checks(storage: Storage, settings: Settings, identity: Identity) 
 
 
 def test_unreachable_storage_says_retry(settings: Settings) -> None:
-    dead = Storage(
-        endpoint=f"http://127.0.0.1:{free_port()}",
-        bucket=settings.bucket,
-        access_key=settings.access_key,
-        secret_key=settings.secret_key,
-        region=settings.region,
-        timeout=2,
-    )
+    access = Access.from_settings(settings)
+    dead = Storage(replace(access, endpoint=f"http://127.0.0.1:{free_port()}", timeout=2))
     for call in (lambda: dead.stat("a"), lambda: dead.create_multipart("a", {}), dead.check_ready):
         with pytest.raises(SignerError) as caught:
             call()
