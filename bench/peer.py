@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -30,9 +29,9 @@ from typing import Any
 import requests
 
 from bench import loadgen
-from bench.monitor import wait_for
 from bench.stack import BUCKET, Identity
 from harness.minio_server import MinioServer, free_port
+from harness.processes import answers_ok, start_answering, stop_process
 
 PEER_DIR = Path(__file__).resolve().parent / "peer"
 PACKAGE = "@uppy/companion"
@@ -99,44 +98,22 @@ class CompanionProcess:
             raise RuntimeError("companion is not running")
         return self.proc.pid
 
-    def _healthy(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
     def __enter__(self) -> CompanionProcess:
         node = shutil.which("node") or "node"
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [node, str(PEER_DIR / "companion.mjs")],
-                env=self.env,
-                cwd=PEER_DIR,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        proc = self.proc
-        if not wait_for(lambda: proc.poll() is not None or self._healthy(), START_TIMEOUT):
-            self.__exit__()
-            raise RuntimeError(f"companion did not answer /healthz in {START_TIMEOUT:g}s")
-        if proc.poll() is not None:
-            self.proc = None
-            tail = self.log_path.read_text(errors="replace")[-1500:]
-            raise RuntimeError(f"companion exited with {proc.returncode}:\n{tail}")
+        self.proc = start_answering(
+            [node, str(PEER_DIR / "companion.mjs")],
+            self.log_path,
+            lambda: answers_ok(f"{self.url}/healthz"),
+            what="companion",
+            timeout=START_TIMEOUT,
+            env=self.env,
+            cwd=PEER_DIR,
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is None:
-            return
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process(proc, grace=10, kill_group=True)
 
 
 def sanity(peer: CompanionProcess) -> list[str]:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
 from bench.monitor import wait_for
 from harness.minio_server import MinioServer, free_port
+from harness.processes import answers_ok, log_tail, start_answering, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIO_STACK = Path(sys.executable).parent / "minio-stack"
@@ -91,32 +89,18 @@ class SignerProcess:
             raise RuntimeError("the signer is not running")
         return self.proc.pid
 
-    def _healthy(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
     def start(self) -> SignerProcess:
         if not MINIO_STACK.exists():
             raise RuntimeError(f"{MINIO_STACK} is missing: run `make install` first")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(MINIO_STACK), "signer", "serve"],
-                env=self.env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        proc = self.proc
-        if not wait_for(lambda: proc.poll() is not None or self._healthy(), START_TIMEOUT):
-            self.stop()
-            raise RuntimeError(f"the signer did not answer /healthz in {START_TIMEOUT:g}s")
-        if proc.poll() is not None:
-            tail = self.log_tail()
-            self.proc = None
-            raise RuntimeError(f"the signer exited with {proc.returncode}:\n{tail}")
+        self.proc = proc = start_answering(
+            [str(MINIO_STACK), "signer", "serve"],
+            self.log_path,
+            lambda: answers_ok(f"{self.url}/healthz"),
+            what="the signer",
+            timeout=START_TIMEOUT,
+            env=self.env,
+            cwd=ROOT,
+        )
         # Worker processes answer /healthz one by one; give every worker a moment to start.
         if self.workers > 1:
             wait_for(lambda: len(_children(proc.pid)) >= self.workers, START_TIMEOUT)
@@ -124,23 +108,11 @@ class SignerProcess:
         return self
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
         proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process(proc, grace=STOP_GRACE, kill_group=True)
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def __enter__(self) -> SignerProcess:
         return self.start()

@@ -1,5 +1,6 @@
-"""Child processes of the test servers: free loopback ports, a start that logs to a file, a
-bounded stop, and the log's last lines for failure messages."""
+"""Child processes of the test servers: free loopback ports, a start that logs to a file (and
+one that also waits until the child answers), a bounded stop, and the log's last lines for
+failure messages."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+
+import requests
 
 STOP_GRACE_SECONDS = 10
 
@@ -86,6 +90,40 @@ def start_logged(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def answers_ok(url: str) -> bool:
+    """A GET of ``url`` answers 200 within a second."""
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def start_answering(
+    command: Sequence[str],
+    log_path: Path,
+    ready: Callable[[], bool],
+    *,
+    what: str,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """``start_logged``, then wait until ``ready()``. A child that exits first, or is not ready
+    in ``timeout`` seconds (then stopped, with its session), raises RuntimeError naming
+    ``what`` and ending with its log's last lines."""
+    proc = start_logged(command, log_path, env=env, cwd=cwd)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and not ready():
+        if time.monotonic() > deadline:
+            stop_process(proc, kill_group=True)
+            tail = log_tail(log_path, 30)
+            raise RuntimeError(f"{what} was not ready in {timeout:g}s:\n{tail}")
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log_tail(log_path, 30)}")
+    return proc
 
 
 def stop_process(

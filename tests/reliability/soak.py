@@ -33,7 +33,7 @@ import httpx
 import psutil
 
 from harness.minio_server import ROOT, MinioServer
-from harness.processes import free_port, start_logged, stop_process
+from harness.processes import answers_ok, free_port, start_answering, stop_process
 from tests.signer.conftest import API_TOKEN, POLICY_YAML, environment, make_identity
 
 MINIO_STACK = Path(sys.executable).with_name("minio-stack")
@@ -95,20 +95,16 @@ class SignerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> SignerProcess:
-        command = [str(MINIO_STACK), "signer", "serve"]
-        self.proc = start_logged(command, self.log_path, env=self.env, cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the signer exited:\n{self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"the signer was not ready within {timeout}s")
+        self.proc = start_answering(
+            [str(MINIO_STACK), "signer", "serve"],
+            self.log_path,
+            lambda: answers_ok(self.url + "/readyz"),
+            what="the signer",
+            timeout=timeout,
+            env=self.env,
+            cwd=ROOT,
+        )
+        return self
 
     def rss_mib(self) -> float:
         assert self.proc is not None

@@ -21,7 +21,7 @@ from pathlib import Path
 import requests
 
 from bench.monitor import PeakRss, usage, wait_for
-from harness.processes import free_port, log_tail, start_logged, stop_process
+from harness.processes import answers_ok, free_port, log_tail, start_answering, stop_process
 from tests.signer.conftest import API_TOKEN, Identity, assert_error, environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,17 +44,16 @@ class Served:
 
     def start(self) -> Served:
         command = [sys.executable, "-m", "signer", "signer", "serve"]
-        self.proc = start_logged(command, self.log_path, env=self.env, cwd=ROOT)
-        if not wait_for(lambda: self.proc.poll() is not None or self.healthy(), START_TIMEOUT):
-            raise AssertionError(f"the signer did not start:\n{self.log()}")
-        assert self.proc.poll() is None, self.log()
+        self.proc = start_answering(
+            command,
+            self.log_path,
+            lambda: answers_ok(self.url + "/healthz"),
+            what="the signer",
+            timeout=START_TIMEOUT,
+            env=self.env,
+            cwd=ROOT,
+        )
         return self
-
-    def healthy(self) -> bool:
-        try:
-            return requests.get(self.url + "/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
 
     def connect(self, source: str = "127.0.0.1") -> socket.socket:
         sock = socket.create_connection(
