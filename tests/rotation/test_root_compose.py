@@ -48,6 +48,12 @@ class Compose(LocalStack):
     def calls(self) -> list[list[str]]:
         return [json.loads(line) for line in (self.state / "calls.jsonl").read_text().splitlines()]
 
+    def up(self, *services: str) -> list[str]:
+        """The one Compose call that recreates ``services``, as rotation must make it."""
+        compose_file = str(ROOT / "docker-compose.yaml")
+        env_file = str(self.env_file)
+        return ["compose", "-f", compose_file, "--env-file", env_file, "up", "--detach", *services]
+
 
 @pytest.fixture(scope="module")
 def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
@@ -97,18 +103,7 @@ def test_rotation_rewrites_env_and_runs_compose_up_for_minio(compose: Compose) -
     report = json.loads(result.stdout)
     assert report["ok"]
     # The contract: exactly one Compose call, recreating only the minio service.
-    assert compose.calls()[calls_before:] == [
-        [
-            "compose",
-            "-f",
-            str(ROOT / "docker-compose.yaml"),
-            "--env-file",
-            str(compose.env_file),
-            "up",
-            "--detach",
-            "minio",
-        ]
-    ]
+    assert compose.calls()[calls_before:] == [compose.up("minio")]
     new = compose.root()
     assert new.secret_key != old.secret_key
     assert mode(compose.env_file) == 0o600
@@ -158,19 +153,7 @@ def test_signer_key_rotation_recreates_minio_and_signer(compose: Compose) -> Non
     report = json.loads(result.stdout)
     steps = [s["step"] for s in report["steps"]]
     assert steps[-2:] == ["revoke", "verify-revoked"]
-    assert compose.calls()[calls_before:] == [
-        [
-            "compose",
-            "-f",
-            str(ROOT / "docker-compose.yaml"),
-            "--env-file",
-            str(compose.env_file),
-            "up",
-            "--detach",
-            "minio",
-            "signer",
-        ]
-    ]
+    assert compose.calls()[calls_before:] == [compose.up("minio", "signer")]
     after = dotenv_values(compose.env_file)
     assert after["SIGNER_ACCESS_KEY"] == f"{before['SIGNER_ACCESS_KEY']}-g2"
     assert after["SIGNER_SECRET_KEY"] != before["SIGNER_SECRET_KEY"]
