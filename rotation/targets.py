@@ -111,7 +111,7 @@ def _run_docker(settings: RotationSettings) -> Runner:
             return subprocess.run(
                 list(command),
                 cwd=settings.stack.root,
-                env=dict(settings.environ),
+                env=compose.compose_environ(settings.environ),
                 stdout=sys.stderr,
                 timeout=settings.timeout,
             ).returncode

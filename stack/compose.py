@@ -23,7 +23,7 @@ import yaml
 from docker.context import ContextAPI
 
 from common.errors import StackError
-from stack.settings import StackSettings
+from stack.settings import StackSettings, is_managed
 
 COMPOSE_FILE = "docker-compose.yaml"
 PROJECT_LABEL = "com.docker.compose.project"
@@ -59,12 +59,22 @@ def _command(stack: StackSettings, *args: str) -> list[str]:
     ]
 
 
+def compose_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment `docker compose` runs in: the shell's, without what .env configures.
+
+    Compose's interpolation prefers the shell's value to --env-file's, so an exported
+    MINIO_ROOT_PASSWORD would win over .env (and over a rotation that just rewrote it), and the
+    native stack, which never lets the shell's values in, would run with another configuration.
+    STACK_* stay: they come from the shell first in both modes (the published ports).
+    """
+    return {k: v for k, v in environ.items() if k.startswith("STACK_") or not is_managed(k)}
+
+
 def compose(stack: StackSettings, environ: Mapping[str, str], *args: str) -> None:
     """Run `docker compose -f docker-compose.yaml ARGS` in the checkout; output goes to the user."""
     command = _command(stack, *args)
     try:
-        # STACK_* in the environment reach Compose's interpolation (the published ports).
-        result = subprocess.run(command, cwd=stack.root, env=dict(environ))
+        result = subprocess.run(command, cwd=stack.root, env=compose_environ(environ))
     except OSError as exc:
         raise StackError(f"cannot run docker: {exc.strerror}", hint="install Docker") from None
     if result.returncode != 0:

@@ -33,23 +33,10 @@ from pathlib import Path
 from bootstrap.settings import KMS_KEY_VAR, minio_kms_key
 from common.errors import ConfigError
 from console.render import HEALTH_PATH as PROXY_HEALTH_PATH
-from stack.settings import LOOPBACK, StackSettings
+from stack.settings import LOOPBACK, StackSettings, is_managed
 
 MINIO_HEALTH_PATH = "/minio/health/live"
 SIGNER_HEALTH_PATH = "/readyz"  # 200 once the signer's identity can reach its bucket
-# Variables the stack sets from .env and its own wiring; the shell's values never leak in.
-_MANAGED_PREFIXES = (
-    "MINIO_",
-    "SIGNER_",
-    "CONSOLE_",
-    "CORS_",
-    "BOOTSTRAP_",
-    "BUCKET_",
-    "MULTIPART_",
-    "S3_",
-    "STACK_",
-)
-_MANAGED_NAMES = frozenset({"PORT"})
 # The signer's identity: bootstrap creates it (so MinIO's process needs it), the signer uses it.
 _SHARED_WITH_MINIO = re.compile(r"^SIGNER_(ACCESS|SECRET)_KEY(_FILE)?$")
 MAX_NODES = 16
@@ -208,10 +195,6 @@ def plan_stack(
 
 
 # --- each process's environment --------------------------------------------------------------
-
-
-def is_managed(name: str) -> bool:
-    return name in _MANAGED_NAMES or name.startswith(_MANAGED_PREFIXES)
 
 
 def _for_minio(name: str) -> bool:

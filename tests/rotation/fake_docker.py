@@ -4,7 +4,8 @@ There is no Docker engine where the tests run. This script is put on PATH as ``d
 rotation runs it as a real subprocess, exactly as it would run Docker. It records every
 command line (to check the contract: which command, which file, which service) and, for
 ``docker compose ... --env-file FILE up --detach minio``, does what Compose would do to the
-minio service: it recreates it with the root credentials FILE now holds. "Recreating" means
+minio service: it recreates it with the root credentials FILE now holds (unless its own
+environment holds others: Compose's interpolation prefers those). "Recreating" means
 stopping the MinIO process it started last and starting the real MinIO binary again on the
 same data and port, which is the part of Compose's behaviour the rotation depends on.
 
@@ -43,7 +44,10 @@ def _stop(pid_file: Path) -> None:
 
 
 def _recreate_minio(state: Path, env_file: Path) -> None:
+    # As Compose interpolates docker-compose.yaml's ${NAME:-}: a value in its own environment
+    # wins over --env-file's.
     config = {k: v or "" for k, v in dotenv_values(env_file).items()}
+    config.update({k: v for k, v in os.environ.items() if k.startswith("MINIO_")})
     _stop(state / "minio.pid")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_")}
     env.update(

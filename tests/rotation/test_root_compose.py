@@ -125,6 +125,23 @@ def test_rotation_rewrites_env_and_runs_compose_up_for_minio(compose: Compose) -
     assert refusal(compose.server, new) is None
 
 
+def test_root_credentials_exported_in_the_shell_do_not_win_over_the_rewritten_env(
+    compose: Compose,
+) -> None:
+    # An operator who ran `set -a; . ./.env` has the old password in the shell. Compose would
+    # interpolate that over --env-file's, so MinIO would come back with the old password.
+    old = compose.root()
+    shell = {"MINIO_ROOT_USER": old.access_key, "MINIO_ROOT_PASSWORD": old.secret_key}
+
+    result = compose.run("rotate-root", "--target", "compose", **shell)
+
+    assert result.returncode == 0, result.stderr
+    new = compose.root()
+    assert new.secret_key != old.secret_key
+    assert refusal(compose.server, old) == "SignatureDoesNotMatch"
+    assert refusal(compose.server, new) is None
+
+
 def test_a_failing_compose_command_rolls_back(compose: Compose) -> None:
     old = compose.root()
     # The fake docker, like a real one whose engine is gone, exits non-zero for this call.
