@@ -11,7 +11,8 @@ Environment (defaults in brackets):
     SIGNER_INTERNAL_ENDPOINT [= S3 endpoint]  storage URL services inside reach (endpoint=internal)
     SIGNER_ACCESS_KEY, SIGNER_SECRET_KEY  the signer's bucket-scoped identity (never root)
     MINIO_BUCKET                          the bucket uploads go to
-    S3_REGION [us-east-1]                 region URLs are signed for (presigning makes no call)
+    S3_REGION [MINIO_REGION, us-east-1]   region URLs are signed for (presigning makes no call):
+                                          storage's, which MinIO takes from MINIO_REGION
     SIGNER_API_TOKENS                     comma-separated bearer tokens (>= 16 chars each)
     SIGNER_POLICY_FILE [built-in]         YAML upload profiles (see signer/policy_file.py)
     SIGNER_LISTEN [0.0.0.0:8080]          host:port the HTTP API listens on; 0.0.0.0:$PORT when
@@ -51,7 +52,7 @@ from urllib.parse import urlsplit
 
 from common.envconfig import Env, parse_duration, parse_size
 from common.s3vocab import STATE_PREFIX
-from common.validators import check_bucket_name, parse_endpoint
+from common.validators import check_bucket_name, check_region, parse_endpoint
 from signer.core.keys import fixed_prefix
 from signer.core.policy import DEFAULT_POLICY, Policy, PolicyError
 from signer.core.tokens import MIN_SECRET_CHARS, TokenKeys
@@ -340,14 +341,28 @@ def _file_knob(env: Env, name: str, from_file: str | None, what: str) -> str | N
     return from_env if from_env is not None else from_file
 
 
+def _region(env: Env) -> tuple[str, str]:
+    """(the variable, the region): S3_REGION, else MINIO_REGION (MinIO's own region, so one
+    variable sets both sides of a stack), else us-east-1."""
+    for name in ("S3_REGION", "MINIO_REGION"):
+        value = env.raw(name)
+        if value:
+            try:
+                return name, check_region(value)
+            except ValueError as exc:
+                env.problem(name, str(exc))
+                return name, DEFAULT_REGION
+    return "S3_REGION", DEFAULT_REGION
+
+
 def _spec_knobs(
-    env: Env, read: PolicyFile, bucket: str, region: str, keys: TokenKeys | None
+    env: Env, read: PolicyFile, bucket: str, region: tuple[str, str], keys: TokenKeys | None
 ) -> TokenKeys | None:
     """The policy file's deployment knobs (the spec's names) against the environment, and
-    the signing key they choose."""
+    the signing key they choose. ``region`` is (the variable it came from, its value)."""
     for name, ours, theirs in (
         ("MINIO_BUCKET", bucket, read.bucket),
-        ("S3_REGION", region, read.region),
+        (*region, read.region),
     ):
         if theirs is not None and ours and theirs != ours:
             env.problem(name, f"is {ours!r} but the policy file names {theirs!r}")
@@ -532,12 +547,12 @@ def load(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> S
     public_endpoint = env.parsed("SIGNER_PUBLIC_ENDPOINT", parse_endpoint, "") or s3_endpoint
     access_key, secret_key = _identity(env)
     bucket = _required(env, "MINIO_BUCKET", check_bucket_name, "the bucket uploads go to")
-    region = env.str("S3_REGION", DEFAULT_REGION) or DEFAULT_REGION
+    region_var, region = _region(env)
     api_tokens = _api_tokens(env, required=serving)
     policy_file, policy_source = _policy(env)
     policy = policy_file.policy
     listen_host, listen_port = _listen(env)
-    token_keys = _spec_knobs(env, policy_file, bucket, region, _token_keys(env))
+    token_keys = _spec_knobs(env, policy_file, bucket, (region_var, region), _token_keys(env))
     internal_endpoint = env.parsed("SIGNER_INTERNAL_ENDPOINT", parse_endpoint, "") or s3_endpoint
     audit_format = env.parsed("SIGNER_AUDIT_FORMAT", parse_audit_format, "logfmt")
     issuer = env.str("SIGNER_TOKEN_ISSUER", DEFAULT_TOKEN_PARTY) or DEFAULT_TOKEN_PARTY

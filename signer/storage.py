@@ -172,6 +172,13 @@ def refusal(status: int, code: str | None, message: str | None, what: str) -> Si
             hint="storage does not accept the signer's keys; check SIGNER_ACCESS_KEY and "
             "SIGNER_SECRET_KEY (minio-stack bootstrap creates them)",
         )
+    if code == "AuthorizationHeaderMalformed" and "region" in (message or ""):
+        return SignerError(
+            ErrorCode.STORAGE_DENIED,
+            text,
+            hint="storage is in another region than the signer signs for: set S3_REGION (or "
+            "MINIO_REGION, which MinIO reads too) to the region the message names",
+        )
     if code == "AccessDenied":
         return SignerError(
             ErrorCode.STORAGE_DENIED,

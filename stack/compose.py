@@ -23,7 +23,8 @@ import yaml
 from docker.context import ContextAPI
 
 from common.errors import StackError
-from stack.settings import StackSettings, is_managed
+from stack.envfile import is_managed
+from stack.settings import StackSettings
 
 COMPOSE_FILE = "docker-compose.yaml"
 PROJECT_LABEL = "com.docker.compose.project"

@@ -4,6 +4,9 @@
 (Python's ``secrets``), so no two deployments share a password and none is ``minioadmin``.
 An existing ``.env`` is never touched: the file is created with ``O_EXCL`` and mode 0600,
 so a second run, or two at once, cannot overwrite credentials MinIO already uses.
+
+``is_managed`` says which variables are .env's to set: the programs the stack starts get those
+from .env alone, never from the shell.
 """
 
 from __future__ import annotations
@@ -21,6 +24,27 @@ from bootstrap.settings import generate_kms_key
 from common.errors import ConfigError, StackError
 
 ENV_MODE = 0o600
+
+
+# Variables .env configures (and the stack's own wiring sets): the shell's values of these never
+# reach a program the stack starts, natively or through Compose, so .env alone decides them.
+# STACK_* are the exception where the shell comes first (stack/settings.py).
+MANAGED_PREFIXES = (
+    "MINIO_",
+    "SIGNER_",
+    "CONSOLE_",
+    "CORS_",
+    "BOOTSTRAP_",
+    "BUCKET_",
+    "MULTIPART_",
+    "S3_",
+    "STACK_",
+)
+MANAGED_NAMES = frozenset({"PORT"})
+
+
+def is_managed(name: str) -> bool:
+    return name in MANAGED_NAMES or name.startswith(MANAGED_PREFIXES)
 
 
 def _password() -> str:

@@ -33,7 +33,8 @@ from pathlib import Path
 from bootstrap.settings import KMS_KEY_VAR, minio_kms_key
 from common.errors import ConfigError
 from console.render import HEALTH_PATH as PROXY_HEALTH_PATH
-from stack.settings import LOOPBACK, StackSettings, is_managed
+from stack.envfile import is_managed
+from stack.settings import LOOPBACK, StackSettings
 
 MINIO_HEALTH_PATH = "/minio/health/live"
 SIGNER_HEALTH_PATH = "/readyz"  # 200 once the signer's identity can reach its bucket
@@ -209,7 +210,11 @@ def _for_other_nodes(name: str) -> bool:
 
 
 def _for_signer(name: str) -> bool:
-    return name.startswith(("SIGNER_", "S3_")) or name in ("MINIO_BUCKET", "MINIO_ROOT_USER")
+    return name.startswith(("SIGNER_", "S3_")) or name in (
+        "MINIO_BUCKET",
+        "MINIO_ROOT_USER",
+        "MINIO_REGION",  # S3_REGION's default: MinIO's own region
+    )
 
 
 def _for_console(name: str) -> bool:

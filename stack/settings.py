@@ -34,27 +34,6 @@ DEFAULT_PORTS = {
 VARIABLES = (*DEFAULT_PORTS, "STACK_DATA_DIR", "STACK_ENV_FILE")
 
 
-# Variables .env configures (and the stack's own wiring sets): the shell's values of these never
-# reach a program the stack starts, natively or through Compose, so .env alone decides them.
-# STACK_* are the exception where the shell comes first (see ``read``).
-MANAGED_PREFIXES = (
-    "MINIO_",
-    "SIGNER_",
-    "CONSOLE_",
-    "CORS_",
-    "BOOTSTRAP_",
-    "BUCKET_",
-    "MULTIPART_",
-    "S3_",
-    "STACK_",
-)
-MANAGED_NAMES = frozenset({"PORT"})
-
-
-def is_managed(name: str) -> bool:
-    return name in MANAGED_NAMES or name.startswith(MANAGED_PREFIXES)
-
-
 def parse_port(text: str) -> int:
     if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
         raise ValueError(f"{text!r} is not a TCP port; use a number from 1 to 65535")

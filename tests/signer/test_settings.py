@@ -267,6 +267,28 @@ def test_the_policy_files_deployment_knobs_must_agree(tmp_path: Path) -> None:
     assert "policy file names 'us-east-1'" in found["S3_REGION"]
     assert "policy file says signing_alg" in found["SIGNER_SIGNING_ALG"]
     assert "policy file says active_kid" in found["SIGNER_ACTIVE_KID"]
+    # A region that came from MinIO's variable is named as such.
+    assert "policy file names 'us-east-1'" in problems({**env, "MINIO_REGION": "eu-west-1"})[
+        "MINIO_REGION"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "region"),
+    [
+        ({}, "us-east-1"),
+        ({"MINIO_REGION": "eu-central-1"}, "eu-central-1"),  # one variable sets both sides
+        ({"MINIO_REGION": "eu-central-1", "S3_REGION": "eu-west-1"}, "eu-west-1"),
+        ({"MINIO_REGION": "", "S3_REGION": ""}, "us-east-1"),  # Compose's ${NAME:-}
+    ],
+)
+def test_the_region_is_s3_regions_else_minios(env: dict[str, str], region: str) -> None:
+    assert load({**BASE, **env}).region == region
+
+
+def test_a_bad_region_names_the_variable_it_came_from() -> None:
+    assert "is not a region name" in problems({**BASE, "S3_REGION": "eu west"})["S3_REGION"]
+    assert "is not a region name" in problems({**BASE, "MINIO_REGION": "1x"})["MINIO_REGION"]
 
 
 def test_internal_endpoint_and_audit_format() -> None:

@@ -14,6 +14,7 @@ import requests
 
 from common.s3vocab import INTENTS_PREFIX
 from harness.minio_server import free_port
+from minio import Minio
 from signer.core.errors import ErrorCode, SignerError
 from signer.core.sigv4 import presign_url
 from signer.settings import Settings, load
@@ -154,6 +155,23 @@ def test_ready_checks(storage: Storage, settings: Settings, identity: Identity) 
         wrong.check_ready()
     assert "SignatureDoesNotMatch" in caught.value.message
     assert "SIGNER_SECRET_KEY" in caught.value.hint
+
+
+def test_a_region_storage_is_not_in_is_named_with_the_variable_to_set(minio_factory) -> None:
+    # MinIO checks the region only when it has one: MINIO_REGION set on MinIO's side while the
+    # signer signs for us-east-1.
+    server = minio_factory(extra_env={"MINIO_REGION": "eu-central-1"})
+    root = Minio(
+        server.host, server.access_key, server.secret_key, secure=False, region="eu-central-1"
+    )
+    root.make_bucket("uploads")
+    access = Access(server.endpoint, "uploads", server.access_key, server.secret_key)
+    with pytest.raises(SignerError) as caught:
+        Storage(access).check_ready()
+    assert "AuthorizationHeaderMalformed" in caught.value.message
+    assert "expecting 'eu-central-1'" in caught.value.message
+    assert "set S3_REGION (or MINIO_REGION" in caught.value.hint
+    Storage(replace(access, region="eu-central-1")).check_ready()
 
 
 def test_unreachable_storage_says_retry(settings: Settings) -> None:

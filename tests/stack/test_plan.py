@@ -55,7 +55,7 @@ def test_read_returns_every_problem_and_usable_settings() -> None:
 
 
 def test_each_process_gets_only_its_share(tmp_path: Path) -> None:
-    config = example_config()
+    config = {**example_config(), "MINIO_REGION": "eu-central-1"}
     inherited = {
         "PATH": "/usr/bin",
         "HOME": "/home/dev",
@@ -75,6 +75,8 @@ def test_each_process_gets_only_its_share(tmp_path: Path) -> None:
     assert "SIGNER_API_TOKENS" not in minio.env and "SIGNER_TOKEN_SECRETS" not in minio.env
     # Bootstrap creates the signer's identity, so MinIO's process has it.
     assert minio.env["SIGNER_SECRET_KEY"] == signer.env["SIGNER_SECRET_KEY"]
+    # MinIO's region is the one the signer signs for, unless S3_REGION says otherwise.
+    assert minio.env["MINIO_REGION"] == signer.env["MINIO_REGION"] == "eu-central-1"
     assert minio.env["MINIO_BROWSER_REDIRECT_URL"] == "http://127.0.0.1:9090"
     assert minio.env["MINIO_SERVER_URL"] == "http://127.0.0.1:9000"
     assert set(console.env) - {"PATH", "HOME"} == {
