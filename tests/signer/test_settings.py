@@ -268,9 +268,10 @@ def test_the_policy_files_deployment_knobs_must_agree(tmp_path: Path) -> None:
     assert "policy file says signing_alg" in found["SIGNER_SIGNING_ALG"]
     assert "policy file says active_kid" in found["SIGNER_ACTIVE_KID"]
     # A region that came from MinIO's variable is named as such.
-    assert "policy file names 'us-east-1'" in problems({**env, "MINIO_REGION": "eu-west-1"})[
-        "MINIO_REGION"
-    ]
+    assert (
+        "policy file names 'us-east-1'"
+        in problems({**env, "MINIO_REGION": "eu-west-1"})["MINIO_REGION"]
+    )
 
 
 @pytest.mark.parametrize(
