@@ -640,9 +640,10 @@ presign_part: UseCase[PartPresignRequest, PartPlan, PartPresignResponse] = UseCa
 
 
 @dataclass(frozen=True)
-class RefreshPlan:
-    """An intent whose token to renew, if it is still open: on storage, neither completed
-    nor aborted, and (multipart) its upload still there."""
+class IntentPlan:
+    """An intent a client holds, read (also within its renewal window) and owned by
+    ``subject``'s tenant. Refresh, complete and abort act on it, all of it on storage: whether
+    it is still open, its upload, its used-or-not record."""
 
     intent: Intent
     subject: str
@@ -652,13 +653,19 @@ class RefreshPlan:
         return True
 
 
-def plan_refresh(service: SignerService, req: RefreshRequest, subject: str) -> RefreshPlan:
-    intent = service.read_intent(req.intent_token, renewable=True)
+def _owned_intent(service: SignerService, token: str, subject: str) -> Intent:
+    intent = service.read_intent(token, renewable=True)
     service.check_tenant(subject, intent.tenant)
-    return RefreshPlan(intent, subject)
+    return intent
 
 
-def execute_refresh(service: SignerService, plan: RefreshPlan) -> RefreshResponse:
+def plan_refresh(service: SignerService, req: RefreshRequest, subject: str) -> IntentPlan:
+    """The token to renew, if its intent is still open (neither completed nor aborted, and a
+    multipart upload still there)."""
+    return IntentPlan(_owned_intent(service, req.intent_token, subject), subject)
+
+
+def execute_refresh(service: SignerService, plan: IntentPlan) -> RefreshResponse:
     intent = plan.intent
     _check_unused(service, intent)
     if intent.parts is not None:
@@ -681,7 +688,7 @@ def execute_refresh(service: SignerService, plan: RefreshPlan) -> RefreshRespons
     )
 
 
-refresh_intent: UseCase[RefreshRequest, RefreshPlan, RefreshResponse] = UseCase(
+refresh_intent: UseCase[RefreshRequest, IntentPlan, RefreshResponse] = UseCase(
     plan=plan_refresh,
     execute=execute_refresh,
     audit=Audit("refresh", _requester, lambda plan: intent_facts(plan.intent, plan.subject)),
@@ -692,24 +699,15 @@ refresh_intent: UseCase[RefreshRequest, RefreshPlan, RefreshResponse] = UseCase(
 
 
 @dataclass(frozen=True)
-class CompletePlan:
-    """An intent to complete for ``subject``, with the client's part list if it sent one. All
-    the rest happens on storage, where the upload and the intent's used-or-not record are."""
+class CompletePlan(IntentPlan):
+    """An intent to complete, with the client's part list if it sent one."""
 
-    intent: Intent
-    subject: str
-    parts: tuple[CompletedPart, ...] | None
-
-    @property
-    def needs_storage(self) -> bool:
-        return True
+    parts: tuple[CompletedPart, ...] | None = None
 
 
 def plan_complete(service: SignerService, req: CompleteRequest, subject: str) -> CompletePlan:
     parts = tuple(req.parts) if req.parts is not None else None
-    intent = service.read_intent(req.intent_token, renewable=True)
-    service.check_tenant(subject, intent.tenant)
-    return CompletePlan(intent, subject, parts)
+    return CompletePlan(_owned_intent(service, req.intent_token, subject), subject, parts)
 
 
 def execute_complete(service: SignerService, plan: CompletePlan) -> CompleteResponse:
@@ -935,25 +933,11 @@ complete_upload: UseCase[CompleteRequest, CompletePlan, CompleteResponse] = UseC
 # --- abort ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AbortPlan:
-    """An intent to abort for ``subject``: all of it happens on storage (see CompletePlan)."""
-
-    intent: Intent
-    subject: str
-
-    @property
-    def needs_storage(self) -> bool:
-        return True
+def plan_abort(service: SignerService, req: AbortRequest, subject: str) -> IntentPlan:
+    return IntentPlan(_owned_intent(service, req.intent_token, subject), subject)
 
 
-def plan_abort(service: SignerService, req: AbortRequest, subject: str) -> AbortPlan:
-    intent = service.read_intent(req.intent_token, renewable=True)
-    service.check_tenant(subject, intent.tenant)
-    return AbortPlan(intent, subject)
-
-
-def execute_abort(service: SignerService, plan: AbortPlan) -> AbortResponse:
+def execute_abort(service: SignerService, plan: IntentPlan) -> AbortResponse:
     intent = plan.intent
     key = intent.object_key
     _check_unused(service, intent)
@@ -1006,7 +990,7 @@ def _abort_multipart(service: SignerService, intent: Intent, parts: Parts) -> No
         ) from None
 
 
-abort_upload: UseCase[AbortRequest, AbortPlan, AbortResponse] = UseCase(
+abort_upload: UseCase[AbortRequest, IntentPlan, AbortResponse] = UseCase(
     plan=plan_abort,
     execute=execute_abort,
     audit=Audit("abort", _requester, lambda plan: intent_facts(plan.intent, plan.subject)),
