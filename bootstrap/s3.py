@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 from xml.etree.ElementTree import ParseError  # noqa: S405 - only the exception type
 
 import requests
@@ -373,9 +374,18 @@ class Clients:
         return self.send(method, self.endpoint + path, **kwargs)
 
     def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        return self.retry(
-            requests.request, method, url, timeout=10, allow_redirects=False, **kwargs
-        )
+        """One raw request, retried while the server is not ready to answer it: a 502, 503
+        or 504 (a MinIO node still initialising says 503 XMinioServerNotInitialized, and a
+        balancer may send the request to it) is retried within the budget, never judged."""
+
+        def once() -> requests.Response:
+            resp = requests.request(method, url, timeout=10, allow_redirects=False, **kwargs)
+            if resp.status_code in (502, 503, 504):
+                # The path only: a presigned URL's query carries a signature.
+                raise TemporaryError(f"{method} {urlsplit(url).path}: HTTP {resp.status_code}")
+            return resp
+
+        return self.retry(once)
 
 
 def detect(endpoint: str, timeout: float) -> tuple[str, float]:

@@ -37,6 +37,7 @@ from stack.envfile import is_managed
 from stack.settings import LOOPBACK, StackSettings
 
 MINIO_HEALTH_PATH = "/minio/health/live"
+NODE_HEALTH_PATH = "/minio/health/cluster"  # a node of a distributed MinIO: initialised
 SIGNER_HEALTH_PATH = "/readyz"  # 200 once the signer's identity can reach its bucket
 # The signer's identity: bootstrap creates it (so MinIO's process needs it), the signer uses it.
 _SHARED_WITH_MINIO = re.compile(r"^SIGNER_(ACCESS|SECRET)_KEY(_FILE)?$")
@@ -188,7 +189,7 @@ def plan_stack(
         directories=tuple(directories),
         files=tuple(files),
         ports=port_check(stack, cluster),
-        health=health_checks(stack),
+        health=health_checks(stack, cluster),
         # MinIO's environment without what the stack manages: the basics, and any .env
         # variable no program claims (TZ, a proxy), which honcho's own Python may need too.
         manager_env={k: v for k, v in processes[0].env.items() if not is_managed(k)},
@@ -364,8 +365,17 @@ def procfile(processes: Iterable[Process]) -> str:
     return head + "".join(f"{p.name}: {p.command}\n" for p in processes)
 
 
-def health_checks(stack: StackSettings) -> tuple[tuple[str, str], ...]:
+def health_checks(
+    stack: StackSettings, cluster: Sequence[Node] = ()
+) -> tuple[tuple[str, str], ...]:
+    """With nodes, each one's /minio/health/cluster as well: 200 once that node has initialised
+    and sees write quorum (its /live answers before, and the balancer would hand requests to a
+    node that still answers 503)."""
+    nodes = tuple(
+        (f"MinIO node {node.index}", f"http://{node.host}{NODE_HEALTH_PATH}") for node in cluster
+    )
     return (
+        *nodes,
         ("MinIO API", stack.api_url + MINIO_HEALTH_PATH),
         ("signer", stack.signer_url + SIGNER_HEALTH_PATH),
         ("console proxy", stack.console_url + PROXY_HEALTH_PATH),

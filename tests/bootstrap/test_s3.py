@@ -9,6 +9,7 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
+import requests
 import urllib3
 from minio.error import MinioAdminException, S3Error
 
@@ -169,6 +170,66 @@ def test_a_listing_whose_request_drops_is_retried(minio):
     assert found is not None and found.object_name == f"{PROBE_PREFIX}listed"
     assert len(pool.dropped) == 1
     assert clients.retry(read_bytes, clients.s3, bucket, f"{PROBE_PREFIX}listed") == b"x"
+
+
+class NotYetGateway:
+    """A balancer in front of the real MinIO whose first ``refusals`` requests reach a node
+    still initialising: 503 XMinioServerNotInitialized, as MinIO answers then. The rest are
+    passed to MinIO as they came."""
+
+    def __init__(self, minio, refusals: int) -> None:
+        self.refused = 0
+        gateway = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if gateway.refused < refusals:
+                    gateway.refused += 1
+                    body = b"<Error><Code>XMinioServerNotInitialized</Code></Error>"
+                    self.send_response(503)
+                else:
+                    answer = requests.get(minio.endpoint + self.path, timeout=10)
+                    body = answer.content
+                    self.send_response(answer.status_code)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_raw_call_answered_503_by_a_node_not_yet_ready_is_retried(minio):
+    # Before: bootstrap judged the 503 (privacy verify: "anonymous requests answered GET 503;
+    # expected 403", seen through a distributed cluster's balancer) and failed the step.
+    bucket = _bucket(minio, "s3-not-yet")
+    gateway = NotYetGateway(minio, refusals=2)
+    try:
+        clients = dataclasses.replace(offline_clients(), endpoint=gateway.endpoint, budget=10)
+        assert clients.anonymous("GET", f"/{bucket}/missing").status_code == 403
+        assert gateway.refused == 2
+    finally:
+        gateway.close()
+
+
+def test_a_node_that_never_gets_ready_is_a_temporary_error_naming_the_path(minio):
+    gateway = NotYetGateway(minio, refusals=10**6)
+    try:
+        clients = dataclasses.replace(offline_clients(), endpoint=gateway.endpoint, budget=1)
+        with pytest.raises(TemporaryError) as caught:
+            clients.anonymous("GET", "/some-bucket/key?X-Amz-Signature=abc")
+        assert str(caught.value) == "GET /some-bucket/key: HTTP 503"  # never the query
+        assert gateway.refused > 1
+    finally:
+        gateway.close()
 
 
 # --- raw calls: signed with signer.core's SigV4, answered like minio-py's -----------------------

@@ -257,7 +257,9 @@ class Project:
             wanted = self.config_hash(args)
             if container.running() and self.current_hash(name) == wanted:
                 continue
-            self.engine.podman("rm", "--force", "--time", "10", container.name, check=False)
+            self.engine.podman(
+                "rm", "--force", "--volumes", "--time", "10", container.name, check=False
+            )
             image = args.index(self.service(name)["image"])
             self.engine.podman(*args[:image], "--label", f"{HASH_LABEL}={wanted}", *args[image:])
 
@@ -290,7 +292,7 @@ class Project:
         """Remove the containers and the network; the named volumes too if asked."""
         for name in reversed(self.order(list(self.doc["services"]))):
             name = self.container(name).name
-            self.engine.podman("rm", "--force", "--time", "5", name, check=False)
+            self.engine.podman("rm", "--force", "--volumes", "--time", "5", name, check=False)
         self.engine.podman("network", "rm", "--force", self.network, check=False)
         if volumes:
             for name in self.doc.get("volumes") or {}:

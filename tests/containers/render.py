@@ -366,7 +366,9 @@ class Render:
                 time.sleep(1)
 
     def discard(self, container: str, grace: int = 5) -> None:
-        self.engine.podman("rm", "--force", "--time", str(grace), container, timeout=grace + 60)
+        self.engine.podman(
+            "rm", "--force", "--volumes", "--time", str(grace), container, timeout=grace + 60
+        )
         self.started.remove(container)
 
     def _start_edge(self) -> None:
@@ -452,7 +454,9 @@ class Render:
 
     def remove(self) -> None:
         for name in reversed(self.started):
-            self.engine.podman("rm", "--force", "--time", "5", name, check=False, timeout=60)
+            self.engine.podman(
+                "rm", "--force", "--volumes", "--time", "5", name, check=False, timeout=60
+            )
         self.engine.podman("network", "rm", "--force", self.network, check=False)
         for service in self.blueprint.services.values():
             if "disk" in service.spec:

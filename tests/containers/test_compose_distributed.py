@@ -26,6 +26,7 @@ READY_TIMEOUT = 300  # four MinIO nodes on two shared cores, then bootstrap
 NODES = ("minio1", "minio2", "minio3", "minio4")
 PORTS = ("STACK_API_PORT", "STACK_CONSOLE_PORT", "STACK_SIGNER_PORT")
 STALL_LIMIT = 180  # seconds the cluster may stall after a node stops (see the test)
+RETRIES = 6  # tries of one signer call that storage refused for a moment (about 30 s)
 
 
 @dataclass
@@ -35,14 +36,30 @@ class Cluster:
     ports: dict[str, str]
 
     def signer(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer = requests.post(
-            f"http://127.0.0.1:{self.ports['STACK_SIGNER_PORT']}{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {self.env['SIGNER_API_TOKENS'].split(',')[0]}"},
-            timeout=60,
-        )
-        assert answer.status_code == 200, answer.text
+        """POST to the signer, retried as the contract tells a client to: a storage_denied
+        answer with retry_after_seconds (MinIO without write quorum for a moment says
+        SlowDownWrite) is tried again, at most RETRIES times in all."""
+        for attempt in range(1, RETRIES + 1):
+            answer = requests.post(
+                f"http://127.0.0.1:{self.ports['STACK_SIGNER_PORT']}{path}",
+                json=body,
+                headers={"Authorization": f"Bearer {self.env['SIGNER_API_TOKENS'].split(',')[0]}"},
+                timeout=60,
+            )
+            retry = answer.json().get("retry_after_seconds") if answer.status_code == 502 else None
+            if retry is None or attempt == RETRIES:
+                break
+            time.sleep(min(float(retry), 5.0))
+        assert answer.status_code == 200, f"{answer.text}\n{self.node_logs()}"
         return dict(answer.json())
+
+    def node_logs(self, lines: int = 20) -> str:
+        """The last lines of each MinIO node's log and the balancer's: why storage refused."""
+        out = []
+        for node in (*NODES, "minio"):  # the four nodes, then the balancer
+            tail = self.project.container(node).logs().splitlines()[-lines:]
+            out.append(f"--- {node} ---\n" + "\n".join(tail))
+        return "\n".join(out)
 
     def upload(self, body: bytes) -> dict[str, Any]:
         intent = self.signer(
@@ -66,10 +83,14 @@ def cluster(
     env = read_env_file(home / ".env")
     ports = {name: str(free_port()) for name in PORTS}
     project = Project(engine, COMPOSE_FILE, {**env, **ports}, home, project_dir=home)
+    cluster = Cluster(project, env, ports)
     try:
-        project.up(timeout=READY_TIMEOUT)
-        project.container("signer").wait_healthy(READY_TIMEOUT)
-        yield Cluster(project, env, ports)
+        try:
+            project.up(timeout=READY_TIMEOUT)
+            project.container("signer").wait_healthy(READY_TIMEOUT)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{cluster.node_logs()}") from None
+        yield cluster
     finally:
         project.down(volumes=True)
 

@@ -181,7 +181,7 @@ def test_a_service_that_fails_is_named_with_its_own_log(deployed: Deployed, engi
         with pytest.raises(StackError) as caught:
             compose.wait(deployed.api(), project, ["minio"], 60, report=None)
     finally:
-        engine.podman("rm", "--force", name, check=False)
+        engine.podman("rm", "--force", "--volumes", name, check=False)
     message = caught.value.message
     assert message.startswith("minio failed to start\n--- minio (exited (exit code 2)): "), message
     assert "MINIO_BUCKET: 'Bad_Bucket' may only contain lowercase letters" in message

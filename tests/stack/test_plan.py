@@ -146,6 +146,12 @@ def test_a_cluster_plan_adds_drives_the_balancer_and_node_ports(tmp_path: Path) 
     assert "STACK_MINIO_CONSOLE_PORT" not in plan.ports.wanted  # each node has its own
     assert plan.ports.wanted["STACK_API_PORT+202 (node 2)"] == 9202
     assert plan.ports.clashes == ()
+    # `up` waits for every node to have initialised, not only for the balancer to answer.
+    assert list(plan.health)[:3] == [
+        ("MinIO node 1", "http://127.0.0.1:9101/minio/health/cluster"),
+        ("MinIO node 2", "http://127.0.0.1:9102/minio/health/cluster"),
+        ("MinIO API", "http://127.0.0.1:9000" + MINIO_HEALTH_PATH),
+    ]
 
 
 def test_every_node_gets_the_same_kms_key_in_minios_form(tmp_path: Path) -> None:
