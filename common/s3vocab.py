@@ -9,12 +9,20 @@ as a refusal would make a restart look like a misconfiguration.
 from __future__ import annotations
 
 # The server is starting, overloaded or failed internally: the same request may succeed later.
+# MinIO's SlowDownWrite/SlowDownRead (503) mean no write/read quorum for now: a node of a
+# distributed MinIO that has not reached its peers yet, or has just lost one.
 TEMPORARY_CODES = frozenset(
     {
         "XMinioServerNotInitialized",
+        "XMinioIAMNotInitialized",
+        "XMinioBucketMetadataNotInitialized",
         "XMinioServerBusy",
+        "ServerBusy",
         "ServiceUnavailable",
         "SlowDown",
+        "SlowDownRead",
+        "SlowDownWrite",
+        "TooManyRequests",
         "RequestTimeout",
         "InternalError",
     }

@@ -47,6 +47,11 @@ def s3_error(code: str) -> S3Error:
     [
         (s3_error("XMinioServerNotInitialized"), True),
         (s3_error("SlowDown"), True),
+        # MinIO without write or read quorum for the moment (a distributed node that has not
+        # reached its peers yet): seen failing a bootstrap verify, before these were listed.
+        (s3_error("SlowDownWrite"), True),
+        (s3_error("SlowDownRead"), True),
+        (s3_error("XMinioIAMNotInitialized"), True),
         (MinioAdminException("503", '{"Code":"XMinioServerNotInitialized"}'), True),
         (urllib3.exceptions.NewConnectionError(None, "refused"), True),
         (TemporaryError("starting"), True),
