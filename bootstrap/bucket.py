@@ -40,11 +40,20 @@ def diff(current: Current, desired: Desired) -> list[Change]:
 def apply(clients: Clients, desired: Desired, changes: list[Change]) -> list[Change]:
     if not changes:
         return []
+    attempts = 0
+
+    def create() -> None:
+        nonlocal attempts
+        attempts += 1
+        clients.s3.make_bucket(desired.name)
+
     try:
-        clients.retry(clients.s3.make_bucket, desired.name)
+        clients.retry(create)
     except S3Error as exc:
         if is_code(exc, "BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            return []  # a concurrent bootstrap created it first
+            # On a retry, our own first attempt created it and its answer was lost (a
+            # distributed MinIO can answer SlowDownWrite for a create that went through).
+            return changes if attempts > 1 else []  # else: a concurrent bootstrap did
         raise
     return changes
 
