@@ -55,11 +55,10 @@ class Cluster:
 
     def node_logs(self, lines: int = 20) -> str:
         """The last lines of each MinIO node's log and the balancer's: why storage refused."""
-        out = []
-        for node in (*NODES, "minio"):  # the four nodes, then the balancer
-            tail = self.project.container(node).logs().splitlines()[-lines:]
-            out.append(f"--- {node} ---\n" + "\n".join(tail))
-        return "\n".join(out)
+        return "\n".join(
+            f"--- {node} ---\n{self.project.container(node).tail(lines)}"
+            for node in (*NODES, "minio")  # the four nodes, then the balancer
+        )
 
     def upload(self, body: bytes) -> dict[str, Any]:
         intent = self.signer(
