@@ -43,7 +43,7 @@ from tenacity import RetryError, Retrying, retry_if_exception, stop_after_delay,
 from bootstrap.health import LIVE_PATH, wait_ready
 from bootstrap.settings import Credentials, Settings
 from common.errors import PermanentError, StackError, TemporaryError, WaitTimeout
-from common.s3vocab import CREDENTIAL_CODES, STATE_PREFIX, TEMPORARY_CODES
+from common.s3vocab import CREDENTIAL_CODES, PROBES_PREFIX, TEMPORARY_CODES
 from minio import Minio, MinioAdmin
 from signer.core.sigv4 import presign_url, sign_request
 
@@ -52,9 +52,9 @@ P = ParamSpec("P")
 
 MINIO = "minio"
 GENERIC = "s3"
-# Keys bootstrap writes to check real behaviour, then removes. Kept under the kit's own prefix
-# so a reader (or a test counting writes) can tell them from configuration writes.
-PROBE_PREFIX = STATE_PREFIX
+# Keys bootstrap writes to check real behaviour, then removes: the kit's probes, so a reader
+# (or a test counting writes) can tell them from configuration writes.
+PROBE_PREFIX = PROBES_PREFIX
 # Each attempt of a raw call signs a fresh URL and sends it at once: a short life is plenty.
 RAW_URL_TTL = 60
 ADMIN_PATH = "/minio/admin/v3/"

@@ -41,9 +41,12 @@ NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound"})
 # Keys the kit writes for itself in a user's bucket live under one prefix, so every reader
 # can tell them from user data and users' keys can be refused there.
 STATE_PREFIX = ".minio-stack/"
-# The signer's records of completed and aborted uploads: durable, unlike bootstrap's and
-# rotation's short-lived probe objects, which share the state prefix.
+# The signer's records of completed and aborted uploads: durable, unlike the probes below.
 INTENTS_PREFIX = f"{STATE_PREFIX}intents/"
 # Where a single PUT or a form upload lands until the signer's complete accepts it and copies
 # it to its object key; bootstrap's staging step expires what is left there.
 STAGING_PREFIX = f"{STATE_PREFIX}staging/"
+# Objects the kit writes to check real behaviour and removes at once (bootstrap's verifies,
+# rotation's checks, the signer's public-endpoint proof): never data, and may vanish between a
+# listing and a read.
+PROBES_PREFIX = f"{STATE_PREFIX}probes/"

@@ -37,13 +37,13 @@ from urllib.parse import urlsplit
 
 import requests
 
-from common.s3vocab import STATE_PREFIX
+from common.s3vocab import PROBES_PREFIX
 from signer.core.errors import ErrorCode, SignerError
 from signer.settings import Settings
 from signer.storage import Access, refusal
 
 log = logging.getLogger("signer")
-PROBE_PREFIX = f"{STATE_PREFIX}probes/signer-endpoint-"
+PROBE_PREFIX = f"{PROBES_PREFIX}signer-endpoint-"
 RETRY_AFTER_SECONDS = 5
 # A failed proof is answered again from memory for this long: the next real attempt writes
 # another object, and health probes call /readyz every few seconds.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import stat
 import subprocess
 from pathlib import Path
@@ -14,7 +13,7 @@ from minio.error import MinioAdminException, S3Error
 
 from bootstrap.s3 import error_code
 from bootstrap.settings import Credentials
-from common.s3vocab import STATE_PREFIX
+from common.s3vocab import PROBES_PREFIX
 from rotation.checks import Server
 from tests.native_stack import LocalStack
 
@@ -32,22 +31,15 @@ def refusal(server: Server, creds: Credentials) -> str | None:
     return None
 
 
-# Objects bootstrap and the signer write to check real behaviour and remove within the same
-# call (bootstrap/encryption.py, cors.py, identity.py; signer/endpoints.py). A restarted stack
-# re-runs bootstrap while the test reads, so one may be listed and gone when read: not data.
-_TRANSIENT_PROBE = re.compile(
-    rf"^{re.escape(STATE_PREFIX)}((encryption|cors|identity)-probe-|probes/)"
-)
-
-
 def sha256_of_everything(server: Server, root: Credentials) -> dict[str, str]:
     """bucket/key → sha256 of the bytes, for every object the root user sees (but the kit's
-    transient probes)."""
+    probes: a restarted stack re-runs bootstrap while the test reads, so a probe may be listed
+    and gone when read)."""
     s3 = server.clients(root).s3
     digests: dict[str, str] = {}
     for bucket in s3.list_buckets():
         for obj in s3.list_objects(bucket.name, recursive=True):
-            if _TRANSIENT_PROBE.match(obj.object_name or ""):
+            if (obj.object_name or "").startswith(PROBES_PREFIX):
                 continue
             resp = s3.get_object(bucket.name, obj.object_name)
             try:
